@@ -1,0 +1,212 @@
+"""Versioned model bundles: write atomically, load safely, never unpickle.
+
+A bundle is ``<store>/<model>/<version>/`` with
+
+- ``model.skops``: the fitted :class:`~training.model.TextModel`, in skops
+  format, loaded with an explicit trusted-type list kept here in code, so a
+  file cannot make the loader build anything else;
+- ``manifest.json``: labels, metrics, data fingerprint, the vectors' name and
+  sha256, the feature/classifier config, library versions, ``created_at``,
+  and the sha256 of ``model.skops``;
+- ``COMPLETE``: written last. A folder without it is never loaded.
+
+Bundles are written in a hidden temp folder and renamed into place, so a crash
+mid-write leaves no loadable half-version. Vectors are referenced by name and
+sha256, never copied; loading refuses a store whose sha256 differs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+from training.errors import BundleError, NotFoundError
+
+MODEL_FILE = "model.skops"
+MANIFEST = "manifest.json"
+COMPLETE = "COMPLETE"
+BUNDLE_FORMAT = 1
+
+# Types a bundle may contain beyond those skops trusts by default.
+TRUSTED_TYPES = [
+    "training.model.TextModel",
+    "training.embed.DocumentEmbedder",
+    "training.features.DenseScale",
+    "training.features.NBWeighter",
+    "training.features.Weighted",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.multiclass.OneVsRestClassifier",
+    "sklearn.preprocessing._label.MultiLabelBinarizer",
+    "sklearn.preprocessing._label.LabelBinarizer",
+    "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.frozen._frozen.FrozenEstimator",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.feature_extraction.text.CountVectorizer",
+    "collections.defaultdict",
+    "numpy.float32",
+    "numpy.float64",
+    "numpy.int64",
+    "numpy.dtype",
+    "builtins.slice",
+]
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict:
+    """Return the versions of the libraries a bundle depends on."""
+    import numpy
+    import scipy
+    import skops
+    import sklearn
+
+    from training import __version__
+
+    return {"vecclf": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__, "skops": skops.__version__}
+
+
+def write_bundle(model_dir: Path, version: str, model, manifest: dict) -> Path:
+    """Write ``model`` and ``manifest`` as ``model_dir/version`` atomically."""
+    import skops.io as sio
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=model_dir))
+    try:
+        sio.dump(model, tmp / MODEL_FILE)
+        untrusted = set(sio.get_untrusted_types(file=tmp / MODEL_FILE)) - set(TRUSTED_TYPES)
+        if untrusted:
+            raise BundleError(f"model contains types vecclf would refuse to load: {sorted(untrusted)}")
+        manifest = {
+            **manifest,
+            "version": version,
+            "bundle_format": BUNDLE_FORMAT,
+            "model_file": MODEL_FILE,
+            "model_sha256": sha256_file(tmp / MODEL_FILE),
+            "libraries": library_versions(),
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+        _write_synced(tmp / COMPLETE, manifest["model_sha256"] + "\n")
+        final = model_dir / version
+        os.rename(tmp, final)  # fails if the version exists: versions are immutable
+        _fsync_dir(model_dir)
+        return final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_manifest(bundle: Path) -> dict:
+    """Return a complete bundle's manifest, or raise BundleError."""
+    if not bundle.is_dir():
+        raise NotFoundError(f"no model version at {bundle}")
+    if not (bundle / COMPLETE).is_file():
+        raise BundleError(f"{bundle}: incomplete bundle (no {COMPLETE} marker); it was never fully written")
+    try:
+        return json.loads((bundle / MANIFEST).read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise BundleError(f"{bundle}: {MANIFEST} is missing") from exc
+    except ValueError as exc:
+        raise BundleError(f"{bundle}: {MANIFEST} is corrupted ({exc})") from exc
+
+
+def load_bundle(bundle: Path, store: str | os.PathLike):
+    """Load and check a bundle; return ``(model, manifest)``.
+
+    Raises:
+        BundleError: incomplete, corrupted, tampered with, or its vectors changed.
+        NotFoundError: the bundle or its vector store does not exist.
+    """
+    import skops.io as sio
+
+    from training.model import TextModel
+    from training.vectors.store import open_store
+
+    manifest = read_manifest(bundle)
+    model_file = bundle / MODEL_FILE
+    if not model_file.is_file():
+        raise BundleError(f"{bundle}: {MODEL_FILE} is missing")
+    if sha256_file(model_file) != manifest.get("model_sha256"):
+        raise BundleError(f"{bundle}: {MODEL_FILE} does not match its recorded sha256 (corrupted or modified)")
+    vec = manifest.get("vectors") or {}
+    vstore = open_store(store, vec.get("name", ""))
+    if vstore.sha256 != vec.get("sha256"):
+        raise BundleError(
+            f"{bundle}: trained on vectors {vec.get('name')!r} with sha256 {str(vec.get('sha256'))[:12]}..., "
+            f"but the store now holds sha256 {vstore.sha256[:12]}...; retrain or restore the vectors"
+        )
+    try:
+        untrusted = set(sio.get_untrusted_types(file=model_file)) - set(TRUSTED_TYPES)
+        if untrusted:
+            raise BundleError(f"{bundle}: {MODEL_FILE} contains untrusted types {sorted(untrusted)}; refusing to load")
+        model = sio.load(model_file, trusted=TRUSTED_TYPES)
+    except BundleError:
+        raise
+    except Exception as exc:  # skops raises many types on a damaged file
+        raise BundleError(f"{bundle}: {MODEL_FILE} cannot be loaded ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(model, TextModel):
+        raise BundleError(f"{bundle}: {MODEL_FILE} holds a {type(model).__name__}, not a TextModel")
+    _point_at_store(model, store, vstore.path)
+    return model, manifest
+
+
+def _point_at_store(model, store, vectors_path: Path) -> None:
+    """Make the model and every embedder in it read the store it was checked against."""
+    from sklearn.base import BaseEstimator
+
+    from training.embed import DocumentEmbedder
+
+    stack, seen = [model], set()
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, DocumentEmbedder):
+            obj.store = str(store)
+            obj.vectors = str(vectors_path)
+            obj._store = None
+        elif isinstance(obj, BaseEstimator):
+            stack.extend(vars(obj).values())
+        elif isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+    model.store = str(store)

@@ -1,0 +1,35 @@
+"""Classifiers on top of the features: logistic regression, linear SVM, small MLP.
+
+All give class probabilities (the SVM through Platt-style calibration), take
+``class_weight="balanced"`` for imbalanced data where the estimator supports
+it, and are seeded for reproducible results. Multi-label targets wrap the
+estimator in one-vs-rest, one binary model per label.
+"""
+
+from __future__ import annotations
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.svm import LinearSVC
+
+CLASSIFIERS = ("logreg", "svm", "mlp")
+
+
+def build_classifier(name: str = "logreg", *, C: float = 1.0, seed: int = 0, class_weight: str | None = None, multilabel: bool = False):
+    """Return an unfitted classifier ``name`` with regularisation ``C``."""
+    if name == "logreg":
+        est = LogisticRegression(C=C, max_iter=2000, class_weight=class_weight, random_state=seed, solver="lbfgs")
+    elif name == "svm":
+        est = CalibratedClassifierCV(
+            LinearSVC(C=C, class_weight=class_weight, random_state=seed, max_iter=5000), cv=3, method="sigmoid"
+        )
+    elif name == "mlp":
+        # sklearn's MLP has no class_weight; alpha is its L2 penalty, the inverse of C.
+        est = MLPClassifier(
+            hidden_layer_sizes=(128,), alpha=1.0 / (C * 100), max_iter=300, early_stopping=True, random_state=seed
+        )
+    else:
+        raise ValueError(f"unknown classifier {name!r}; choose one of {', '.join(CLASSIFIERS)}")
+    return OneVsRestClassifier(est) if multilabel else est

@@ -1,0 +1,345 @@
+"""The ``vecclf`` command line: JSON results on stdout, logs and errors on stderr.
+
+Every command takes ``--store`` (default ``$VECCLF_STORE`` or ``./models``).
+Domain errors print one line ``vecclf: error: ...`` and exit with the error's
+code (2 bad data, 3 not found, 4 broken artifact, 1 other); nothing else in
+vecclf exits the process. Heavy libraries are imported inside the commands
+that need them so quick commands (``vectors lookup``) start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from training.errors import VecclfError
+
+log = logging.getLogger("vecclf")
+
+
+def _emit(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+
+
+def _store(args) -> str:
+    return args.store or os.environ.get("VECCLF_STORE") or "models"
+
+
+# ---------------------------------------------------------------- vectors
+def cmd_vectors_import(args) -> int:
+    from training.vectors.importers import import_vectors
+
+    _emit(import_vectors(args.src, _store(args), args.name, fmt=args.format, limit=args.limit, dtype=args.dtype,
+                         casing=args.casing, force=args.force))
+    return 0
+
+
+def cmd_vectors_default(args) -> int:
+    from training.vectors.default import DEFAULT_NAME, install_default
+    from training.vectors.store import list_stores
+
+    existing = {m["name"]: m for m in list_stores(_store(args))}
+    if DEFAULT_NAME in existing and not args.force:
+        _emit({**existing[DEFAULT_NAME], "installed": "already"})
+        return 0
+    _emit(install_default(_store(args), force=args.force))
+    return 0
+
+
+def cmd_vectors_list(args) -> int:
+    from training.vectors.store import list_stores
+
+    _emit({"vectors": list_stores(_store(args))})
+    return 0
+
+
+def cmd_vectors_lookup(args) -> int:
+    from training.vectors.store import open_store
+
+    vs = open_store(_store(args), args.name)
+    out = {}
+    for word in args.words:
+        vec = vs.lookup(word)
+        out[word] = None if vec is None else [round(float(x), 6) for x in vec]
+    _emit(out)
+    return 0
+
+
+def cmd_vectors_similar(args) -> int:
+    from training.vectors.store import open_store
+
+    vs = open_store(_store(args), args.name)
+    result = vs.similar(args.word, args.top)
+    _emit({"word": args.word, "similar": None if result is None else [{"word": w, "cosine": round(s, 6)} for w, s in result]})
+    return 0
+
+
+# ---------------------------------------------------------------- models
+def cmd_train(args) -> int:
+    from training.train import train
+
+    _emit(train(store=_store(args), name=args.name, data=args.data, vectors=args.vectors, text_column=args.text_column,
+                label_column=args.label_column, data_format=args.format, test=args.test, test_size=args.test_size,
+                cv=args.cv, features=args.features, classifier=args.classifier, C=args.C,
+                class_weight=args.class_weight, seed=args.seed, promote=args.promote, budget=args.budget))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from training.data import read_dataset
+    from training.evaluate import evaluate_model
+    from training.registry import ModelRegistry
+
+    reg = ModelRegistry(_store(args))
+    version = reg.resolve(args.name, args.version)
+    model, manifest = reg.load(args.name, version)
+    ds = read_dataset(args.data, text_column=args.text_column, label_column=args.label_column, fmt=args.format)
+    result = evaluate_model(model, ds, args.label_column)
+    _emit({"model": args.name, "version": version, "encoding": ds.encoding, "metrics": result})
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from training.registry import ModelRegistry
+
+    reg = ModelRegistry(_store(args))
+    version = reg.resolve(args.name, args.version)
+    model, _ = reg.load(args.name, version)
+    if args.input:
+        from training.data import read_dataset
+
+        texts = read_dataset(args.input, text_column=args.text_column, label_column=None, fmt=args.format,
+                             require_labels=False).texts
+    elif args.texts:
+        texts = args.texts
+    else:
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for start in range(0, len(texts), 1000):
+        batch = texts[start : start + 1000]
+        for text, item in zip(batch, model.explain(batch)):
+            _emit({"text": text, **item})
+    return 0
+
+
+def cmd_embed(args) -> int:
+    import numpy as np
+
+    from training.data import read_dataset
+    from training.embed import DocumentEmbedder
+    from training.vectors.store import store_path
+
+    texts = read_dataset(args.input, text_column=args.text_column, label_column=None, fmt=args.format,
+                         require_labels=False).texts
+    emb = DocumentEmbedder(vectors=str(store_path(_store(args), args.vectors)), store=_store(args), pooling=args.pooling)
+    matrix = emb.fit(texts).transform(texts)
+    out = os.path.abspath(args.output)
+    tmp = f"{out}.tmp-{os.getpid()}.npy"
+    try:
+        np.save(tmp, matrix, allow_pickle=False)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    _emit({"output": out, "n": int(matrix.shape[0]), "dim": int(matrix.shape[1]), "pooling": args.pooling,
+           "vectors": args.vectors})
+    return 0
+
+
+def cmd_models_list(args) -> int:
+    from training.registry import ModelRegistry
+
+    reg = ModelRegistry(_store(args))
+    _emit({"models": [{"name": m, "current": reg.current(m), "versions": reg.versions(m)} for m in reg.models()]})
+    return 0
+
+
+def cmd_models_show(args) -> int:
+    from training.registry import ModelRegistry
+
+    reg = ModelRegistry(_store(args))
+    version = reg.resolve(args.name, args.version)
+    _emit({**reg.manifest(args.name, version), "current": reg.current(args.name), "versions": reg.versions(args.name)})
+    return 0
+
+
+def cmd_models_promote(args) -> int:
+    from training.registry import ModelRegistry
+
+    reg = ModelRegistry(_store(args))
+    if args.check:
+        reg.load(args.name, args.version)  # refuses a corrupt bundle before it is served
+    _emit(reg.promote(args.name, args.version))
+    return 0
+
+
+def cmd_models_rollback(args) -> int:
+    from training.registry import ModelRegistry
+
+    _emit(ModelRegistry(_store(args)).rollback(args.name))
+    return 0
+
+
+def cmd_quickstart(args) -> int:
+    from training.quickstart import quickstart
+
+    result = quickstart(_store(args), budget=args.budget, seed=args.seed)
+    _emit(result)
+    if args.no_serve:
+        return 0
+    from service.serve import serve
+
+    return serve(store=_store(args), host=args.host, port=args.port, workers=args.workers)
+
+
+def cmd_serve(args) -> int:
+    from service.serve import serve
+
+    return serve(store=_store(args), host=args.host, port=args.port, workers=args.workers)
+
+
+# ---------------------------------------------------------------- parser
+def _data_flags(p, labels: bool = True) -> None:
+    p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+    if labels:
+        p.add_argument("--label-column", default="label", help="column holding the label(s) (default: label)")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "tsv", "jsonl", "parquet", "fasttext"],
+                   help="data format (default: from the file extension)")
+
+
+def _serve_flags(p) -> None:
+    p.add_argument("--host", default=None, help="bind address (default: $VECCLF_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: $VECCLF_PORT or 8000)")
+    p.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: $VECCLF_WORKERS or 2)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``vecclf`` command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", default=None, help="model store folder (default: $VECCLF_STORE or ./models)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    parser = argparse.ArgumentParser(prog="vecclf", description="Text classification with pretrained word vectors.",
+                                     parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    vec = sub.add_parser("vectors", help="import and inspect word vectors", parents=[common])
+    vsub = vec.add_subparsers(dest="vectors_command", required=True, metavar="ACTION")
+    p = vsub.add_parser("import", help="import a vectors file as a store", parents=[common])
+    p.add_argument("src")
+    p.add_argument("--name", required=True)
+    p.add_argument("--format", default="auto",
+                   choices=["auto", "word2vec-bin", "word2vec-text", "glove", "fasttext-bin", "fasttext-vec", "gensim"])
+    p.add_argument("--limit", type=int, default=None, help="keep only the first K words")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
+    p.add_argument("--casing", default="auto", choices=["auto", "lower", "keep"],
+                   help="lowercase text before lookup (auto: if the vocabulary has no uppercase words)")
+    p.add_argument("--force", action="store_true", help="replace an existing store of that name")
+    p.set_defaults(func=cmd_vectors_import)
+    p = vsub.add_parser("default", help="install the bundled GloVe 6B 50d as glove-6b-50d", parents=[common])
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_vectors_default)
+    p = vsub.add_parser("list", help="list vector stores", parents=[common])
+    p.set_defaults(func=cmd_vectors_list)
+    p = vsub.add_parser("lookup", help="print the vectors of words", parents=[common])
+    p.add_argument("name")
+    p.add_argument("words", nargs="+")
+    p.set_defaults(func=cmd_vectors_lookup)
+    p = vsub.add_parser("similar", help="nearest words by cosine", parents=[common])
+    p.add_argument("name")
+    p.add_argument("word")
+    p.add_argument("--top", type=int, default=10)
+    p.set_defaults(func=cmd_vectors_similar)
+
+    p = sub.add_parser("train", help="train a new model version", parents=[common])
+    p.add_argument("--name", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--vectors", default="glove-6b-50d")
+    _data_flags(p)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--test", default=None, help="separate test file")
+    group.add_argument("--test-size", type=float, default=None, help="held-out fraction (default 0.2)")
+    group.add_argument("--cv", type=int, default=None, help="K-fold cross-validation on the data")
+    p.add_argument("--features", default="auto", choices=["auto", "mean", "sif", "meanmax", "hybrid"])
+    p.add_argument("--classifier", default="logreg", choices=["logreg", "svm", "mlp"])
+    p.add_argument("--C", type=float, default=None, help="inverse regularisation (default: chosen by auto, else 1)")
+    p.add_argument("--class-weight", default="auto", choices=["auto", "balanced", "none"])
+    p.add_argument("--budget", type=float, default=None, help="seconds for --features auto's search")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--promote", action="store_true", help="make the new version current")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a model version on labelled data", parents=[common])
+    p.add_argument("--name", required=True)
+    p.add_argument("--version", default=None)
+    p.add_argument("--data", required=True)
+    _data_flags(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify texts (JSON lines)", parents=[common])
+    p.add_argument("--name", required=True)
+    p.add_argument("--version", default=None)
+    p.add_argument("texts", nargs="*")
+    p.add_argument("--input", default=None, help="file of texts (any data format, or one text a line in .txt)")
+    _data_flags(p, labels=False)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("embed", help="write document embeddings to .npy", parents=[common])
+    p.add_argument("--vectors", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--pooling", default="mean", choices=["mean", "sif", "tfidf", "meanmax"])
+    _data_flags(p, labels=False)
+    p.set_defaults(func=cmd_embed)
+
+    mod = sub.add_parser("models", help="list, show, promote and roll back models", parents=[common])
+    msub = mod.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    p = msub.add_parser("list", parents=[common])
+    p.set_defaults(func=cmd_models_list)
+    p = msub.add_parser("show", parents=[common])
+    p.add_argument("name")
+    p.add_argument("--version", default=None)
+    p.set_defaults(func=cmd_models_show)
+    p = msub.add_parser("promote", parents=[common])
+    p.add_argument("name")
+    p.add_argument("version")
+    p.add_argument("--no-check", dest="check", action="store_false", help="skip loading the bundle first")
+    p.set_defaults(func=cmd_models_promote)
+    p = msub.add_parser("rollback", parents=[common])
+    p.add_argument("name")
+    p.set_defaults(func=cmd_models_rollback)
+
+    p = sub.add_parser("quickstart", help="install default vectors, train the example models, serve", parents=[common])
+    p.add_argument("--budget", type=float, default=120.0, help="seconds of model search per model")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-serve", action="store_true", help="stop after training")
+    _serve_flags(p)
+    p.set_defaults(func=cmd_quickstart)
+
+    p = sub.add_parser("serve", help="serve the current models over HTTP (gunicorn)", parents=[common])
+    _serve_flags(p)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("VECCLF_LOG_LEVEL", "INFO").upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except VecclfError as exc:
+        print(f"vecclf: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("vecclf: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Read labelled (or unlabelled) texts from CSV, TSV, JSON Lines, Parquet or fastText files.
+
+The format comes from the extension (``.csv``, ``.tsv``/``.tab``,
+``.jsonl``/``.ndjson``/``.json``, ``.parquet``/``.pq``, ``.txt``/``.ft`` in
+fastText ``__label__x text`` form) or ``fmt=``. Text files are decoded as
+UTF-8 when they are valid UTF-8, else as Windows-1252, else Latin-1 (which
+never fails): the MR corpus, for one, is Latin-1. The encoding used is
+reported in :attr:`Dataset.encoding`.
+
+Multi-label data: a label cell holding ``a|b`` or a JSON list ``["a", "b"]``
+(or a list value in JSON Lines/Parquet, or several ``__label__`` prefixes)
+gives a document several labels; one such row makes the whole set multi-label.
+
+Every problem raises :class:`~training.errors.DataError` with one line naming
+the file, and the row/line and column where it applies.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.errors import DataError
+
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext")
+_EXT = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "fasttext",
+    ".ft": "fasttext",
+}
+FT_PREFIX = "__label__"
+MAX_FIELD = 10 * 1024 * 1024
+
+
+@dataclass
+class Dataset:
+    """Texts with optional labels, as read from one file."""
+
+    path: str
+    texts: list[str]
+    labels: list | None
+    encoding: str | None
+    fmt: str
+    multilabel: bool = False
+    skipped_blank: int = 0
+    rows: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def classes(self) -> list[str]:
+        """Return the sorted distinct labels."""
+        if self.labels is None:
+            return []
+        if self.multilabel:
+            return sorted({lab for labs in self.labels for lab in labs})
+        return sorted(set(self.labels))
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Decode ``data`` as UTF-8, else Windows-1252, else Latin-1; return (text, encoding)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"
+
+
+def detect_format(path: Path, fmt: str = "auto") -> str:
+    """Return the data format for ``path`` (from ``fmt`` or the extension)."""
+    if fmt != "auto":
+        if fmt not in FORMATS:
+            raise DataError(f"{path}: unknown data format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return fmt
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    ext = suffixes[-1] if suffixes else ""
+    if ext in _EXT:
+        return _EXT[ext]
+    raise DataError(f"{path}: cannot tell the format from the extension {ext!r}; pass --format ({', '.join(FORMATS)})")
+
+
+def parse_label(cell, where: str, column: str):
+    """Return a label string, or a tuple of labels for a multi-label cell."""
+    if isinstance(cell, (list, tuple)):
+        labels = tuple(str(c).strip() for c in cell if str(c).strip())
+        if not labels:
+            raise DataError(f"{where}: column {column!r} is an empty label list")
+        return labels
+    if cell is None:
+        raise DataError(f"{where}: column {column!r} is empty")
+    text = str(cell).strip() if not isinstance(cell, float) or cell == cell else ""
+    if isinstance(cell, bool) or (isinstance(cell, float) and cell.is_integer()):
+        text = str(int(cell)) if not isinstance(cell, bool) else str(cell).lower()
+    if not text:
+        raise DataError(f"{where}: column {column!r} is empty")
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, list):
+            return parse_label(value, where, column)
+    if "|" in text:
+        return parse_label([p for p in text.split("|")], where, column)
+    return text
+
+
+def read_dataset(
+    path: str | os.PathLike,
+    *,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    fmt: str = "auto",
+    require_labels: bool = True,
+) -> Dataset:
+    """Read texts (and labels, unless ``label_column`` is None) from ``path``.
+
+    Raises:
+        DataError: the file is missing, empty, of an unknown format, lacks a
+            column, or has a row that cannot be used.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    fmt = detect_format(path, fmt)
+    if fmt == "parquet":
+        records, encoding = _read_parquet(path, text_column, label_column), None
+    else:
+        data = path.read_bytes()
+        if path.suffix.lower() == ".gz":
+            import gzip
+
+            data = gzip.decompress(data)
+        if not data.strip():
+            raise DataError(f"{path}: the file is empty")
+        text, encoding = decode_bytes(data)
+        reader = {"csv": _read_delimited, "tsv": _read_delimited, "jsonl": _read_jsonl, "fasttext": _read_fasttext}[fmt]
+        records = reader(path, text, fmt, text_column, label_column)
+    return _collect(path, records, encoding, fmt, text_column, label_column if require_labels else None)
+
+
+def _collect(path, records, encoding, fmt, text_column, label_column) -> Dataset:
+    texts, labels, rows = [], [], []
+    skipped = 0
+    multilabel = False
+    for where, rowno, text, label in records:
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            text = str(text)
+        if not text.strip():
+            skipped += 1
+            continue
+        texts.append(text)
+        rows.append(rowno)
+        if label_column is not None:
+            lab = parse_label(label, f"{path}: {where}", label_column if fmt != "fasttext" else "__label__")
+            multilabel = multilabel or isinstance(lab, tuple)
+            labels.append(lab)
+    if not texts:
+        if skipped:
+            raise DataError(f"{path}: column {text_column!r} is blank in every row ({skipped} rows)")
+        raise DataError(f"{path}: the file has no data rows")
+    if label_column is not None and multilabel:
+        labels = [lab if isinstance(lab, tuple) else (lab,) for lab in labels]
+    return Dataset(str(path), texts, labels if label_column is not None else None, encoding, fmt, multilabel, skipped, rows)
+
+
+def _read_delimited(path, text, fmt, text_column, label_column):
+    delimiter = "\t" if fmt == "tsv" else ","
+    csv.field_size_limit(MAX_FIELD)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: the file is empty") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: row 1: malformed {fmt.upper()} header ({exc})") from exc
+    header = [h.strip() for h in header]
+    needed = [text_column] + ([label_column] if label_column else [])
+    for col in needed:
+        if col not in header:
+            raise DataError(f"{path}: column {col!r} not found (columns: {', '.join(header) or 'none'})")
+    ti = header.index(text_column)
+    li = header.index(label_column) if label_column else None
+    rowno = 1
+    try:
+        for rowno, row in enumerate(reader, start=2):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != len(header):
+                raise DataError(f"{path}: row {rowno}: has {len(row)} fields, the header has {len(header)}")
+            yield f"row {rowno}", rowno, row[ti], (row[li] if li is not None else None)
+    except csv.Error as exc:
+        raise DataError(f"{path}: row {rowno + 1}: malformed {fmt.upper()} ({exc})") from exc
+
+
+def _read_jsonl(path, text, fmt, text_column, label_column):
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise DataError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}: line {lineno}: expected a JSON object, got {type(obj).__name__}")
+        if text_column not in obj:
+            raise DataError(f"{path}: line {lineno}: column {text_column!r} not found (keys: {', '.join(obj) or 'none'})")
+        if label_column and label_column not in obj:
+            raise DataError(f"{path}: line {lineno}: column {label_column!r} not found (keys: {', '.join(obj) or 'none'})")
+        yield f"line {lineno}", lineno, obj[text_column], (obj[label_column] if label_column else None)
+
+
+def _read_fasttext(path, text, fmt, text_column, label_column):
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        labels = []
+        while parts and parts[0].startswith(FT_PREFIX):
+            labels.append(parts.pop(0)[len(FT_PREFIX) :])
+        if label_column and not labels:
+            raise DataError(f"{path}: line {lineno}: no {FT_PREFIX} label at the start of the line")
+        label = labels[0] if len(labels) == 1 else labels
+        yield f"line {lineno}", lineno, " ".join(parts), (label if label_column else None)
+
+
+def _read_parquet(path, text_column, label_column):
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+    for col in [text_column] + ([label_column] if label_column else []):
+        if col not in schema.names:
+            raise DataError(f"{path}: column {col!r} not found (columns: {', '.join(schema.names)})")
+    cols = [text_column] + ([label_column] if label_column else [])
+    table = pq.read_table(path, columns=cols)
+    texts = table.column(text_column).to_pylist()
+    labels = table.column(label_column).to_pylist() if label_column else [None] * len(texts)
+    for i, (t, lab) in enumerate(zip(texts, labels), start=1):
+        yield f"row {i}", i, t, lab

@@ -1,0 +1,236 @@
+"""Turn documents into fixed-size vectors by pooling their word vectors.
+
+:class:`DocumentEmbedder` is a scikit-learn transformer. It takes the vector
+store *name or folder* as a parameter (never a loaded object, so ``clone`` in
+every CV fold stays cheap) and opens it memory-mapped on first use.
+
+Pooling (``pooling=``):
+
+``mean``      the average of the document's word vectors (the default);
+``sif``       smooth-inverse-frequency weighted mean, ``a / (a + p(w))``, with
+              the first principal component of the training documents removed
+              (Arora et al. 2017). ``p(w)`` comes from Zipf's law over the
+              vocabulary's frequency rank (word2vec, GloVe and fastText files
+              are sorted by frequency), so no corpus counts are needed;
+``tfidf``     mean weighted by the words' inverse document frequency in the
+              training texts;
+``meanmax``   mean and element-wise max concatenated (``2 * dim`` columns).
+
+Words without a vector (``oov=``): ``"ignore"`` skips them; ``"subword"``
+(default where the store has fastText n-grams, else the same as ignore)
+builds them from character n-grams.
+
+Documents with no known word (``empty=``): ``"zeros"`` (default) gives the
+zero vector, ``"error"`` raises :class:`~training.errors.DataError` naming the
+first such document.
+
+All pooling is vectorized: documents are flattened into one row-index array
+and pooled with a sparse matrix product; the only per-word Python work is
+tokenizing and the dictionary lookup done by ``map`` in C.
+"""
+
+from __future__ import annotations
+
+import os
+from itertools import repeat
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from training.errors import DataError
+from training.vectors.store import VectorStore, open_store
+from training.vectors.subword import oov_vector
+
+POOLINGS = ("mean", "sif", "tfidf", "meanmax")
+OOV_POLICIES = ("ignore", "subword")
+EMPTY_POLICIES = ("zeros", "error")
+SIF_A = 1e-3
+
+
+def default_store_dir() -> str:
+    """Return the model store folder from ``VECCLF_STORE`` (default ``./models``)."""
+    return os.environ.get("VECCLF_STORE", "models")
+
+
+def as_text_list(X) -> list[str]:
+    """Return ``X`` (a list, array or Series of strings) as a list of str."""
+    if isinstance(X, str):
+        raise DataError("expected a list of texts, got a single string")
+    texts = list(X)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise DataError(f"text {i} is {type(t).__name__}, not a string")
+    return texts
+
+
+class TokenRows:
+    """Documents as flat vector-row indices plus per-document offsets."""
+
+    __slots__ = ("rows", "offsets", "oov_words", "oov_offsets")
+
+    def __init__(self, rows, offsets, oov_words, oov_offsets):
+        self.rows = rows
+        self.offsets = offsets
+        self.oov_words = oov_words
+        self.oov_offsets = oov_offsets
+
+
+def token_rows(store: VectorStore, texts: list[str], keep_oov: bool = False) -> TokenRows:
+    """Tokenize ``texts`` and map every token to its vector row (-1 if none)."""
+    docs = store.tokenizer.many(texts)
+    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = [tok for doc in docs for tok in doc]
+    rows = np.fromiter(map(store.index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+    oov_words, oov_offsets = None, None
+    if keep_oov:
+        missing = np.flatnonzero(rows < 0)
+        oov_words = [flat[i] for i in missing]
+        oov_offsets = missing
+    return TokenRows(rows, offsets, oov_words, oov_offsets)
+
+
+class DocumentEmbedder(TransformerMixin, BaseEstimator):
+    """Embed texts by pooling pretrained word vectors.
+
+    Parameters:
+        vectors: vector store name (under ``store``) or folder path.
+        store: model store folder; None means ``VECCLF_STORE`` or ``./models``.
+        pooling: one of ``mean``, ``sif``, ``tfidf``, ``meanmax``.
+        oov: ``ignore`` or ``subword`` (see module docs).
+        empty: ``zeros`` or ``error`` (see module docs).
+        normalize: L2-normalise each output vector.
+    """
+
+    def __init__(self, vectors="glove-6b-50d", store=None, pooling="mean", oov="subword", empty="zeros", normalize=False):
+        self.vectors = vectors
+        self.store = store
+        self.pooling = pooling
+        self.oov = oov
+        self.empty = empty
+        self.normalize = normalize
+
+    # The opened store is a cache, not state: never cloned, never serialized.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_store", None)
+        return state
+
+    def _open(self) -> VectorStore:
+        store = getattr(self, "_store", None)
+        if store is None:
+            store = open_store(self.store or default_store_dir(), self.vectors)
+            self._store = store
+        return store
+
+    def _check_params(self) -> None:
+        for value, allowed, what in (
+            (self.pooling, POOLINGS, "pooling"),
+            (self.oov, OOV_POLICIES, "oov"),
+            (self.empty, EMPTY_POLICIES, "empty"),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{what}={value!r}; choose one of {', '.join(allowed)}")
+
+    def fit(self, X, y=None):
+        """Learn pooling weights (idf, principal component) from texts ``X``."""
+        self._check_params()
+        texts = as_text_list(X)
+        store = self._open()
+        self.vectors_sha256_ = store.sha256
+        self.vectors_name_ = store.name
+        self.dim_ = store.dim
+        self.n_features_out_ = 2 * store.dim if self.pooling == "meanmax" else store.dim
+        self.idf_rows_ = np.zeros(0, dtype=np.int64)
+        self.idf_values_ = np.zeros(0, dtype=np.float32)
+        self.component_ = np.zeros(0, dtype=np.float32)
+        if self.pooling == "tfidf":
+            tr = token_rows(store, texts)
+            doc_ids = np.repeat(np.arange(len(texts)), np.diff(tr.offsets))
+            known = tr.rows >= 0
+            pairs = np.unique(np.stack([doc_ids[known], tr.rows[known]]), axis=1)
+            rows, df = np.unique(pairs[1], return_counts=True)
+            self.idf_rows_ = rows.astype(np.int64)
+            self.idf_values_ = (np.log((1 + len(texts)) / (1 + df)) + 1).astype(np.float32)
+        if self.pooling == "sif":
+            emb = self._pool(store, texts)
+            if len(emb) > 1:
+                # The first right-singular vector is the common component to remove.
+                _, _, vt = np.linalg.svd(emb.astype(np.float64), full_matrices=False)
+                self.component_ = vt[0].astype(np.float32)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Return the (n_texts, n_features_out_) float32 embeddings of ``X``."""
+        check_is_fitted(self, "dim_")
+        texts = as_text_list(X)
+        store = self._open()
+        out = self._pool(store, texts)
+        if self.pooling == "sif" and self.component_.size:
+            out -= np.outer(out @ self.component_, self.component_)
+        if self.normalize:
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            np.divide(out, norms, out=out, where=norms > 0)
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Return names ``emb0 ... embN`` for the output columns."""
+        check_is_fitted(self, "dim_")
+        return np.asarray([f"emb{i}" for i in range(self.n_features_out_)], dtype=object)
+
+    def _weights(self, store: VectorStore, rows: np.ndarray) -> np.ndarray:
+        if self.pooling == "sif":
+            # Zipf: p(rank r) = 1 / ((r + 1) * H_n); rows are frequency ranks.
+            harmonic = np.log(store.size) + 0.5772156649
+            p = 1.0 / ((rows + 1.0) * harmonic)
+            return (SIF_A / (SIF_A + p)).astype(np.float32)
+        if self.pooling == "tfidf":
+            pos = np.searchsorted(self.idf_rows_, rows)
+            pos = np.minimum(pos, max(len(self.idf_rows_) - 1, 0))
+            if len(self.idf_rows_) == 0:
+                return np.ones(len(rows), dtype=np.float32)
+            found = self.idf_rows_[pos] == rows
+            unseen = float(self.idf_values_.max()) if len(self.idf_values_) else 1.0
+            return np.where(found, self.idf_values_[pos], unseen).astype(np.float32)
+        return np.ones(len(rows), dtype=np.float32)
+
+    def _pool(self, store: VectorStore, texts: list[str]) -> np.ndarray:
+        use_subword = self.oov == "subword" and store.ngrams is not None
+        tr = token_rows(store, texts, keep_oov=use_subword)
+        n_docs = len(texts)
+        doc_ids = np.repeat(np.arange(n_docs), np.diff(tr.offsets))
+        known = tr.rows >= 0
+        rows = tr.rows[known]
+        docs = doc_ids[known]
+        uniq, inverse = np.unique(rows, return_inverse=True)
+        table = np.asarray(store.vectors[uniq], dtype=np.float32)
+        weights = self._weights(store, uniq)[inverse]
+        if use_subword and tr.oov_words:
+            extra = [oov_vector(store.ngrams, w, store.minn, store.maxn) for w in tr.oov_words]
+            ok = [i for i, v in enumerate(extra) if v is not None]
+            if ok:
+                base = len(table)
+                table = np.vstack([table, np.stack([extra[i] for i in ok])])
+                inverse = np.concatenate([inverse, base + np.arange(len(ok))])
+                docs = np.concatenate([docs, doc_ids[tr.oov_offsets[ok]]])
+                unseen = self._weights(store, np.full(len(ok), store.size - 1))
+                weights = np.concatenate([weights, unseen])
+        counts = np.bincount(docs, weights=weights, minlength=n_docs)
+        if self.empty == "error" and (counts == 0).any():
+            first = int(np.flatnonzero(counts == 0)[0])
+            raise DataError(f"text {first} has no word with a vector ({texts[first][:60]!r})")
+        scale = np.divide(weights, counts[docs], out=np.zeros_like(weights, dtype=np.float64), where=counts[docs] > 0)
+        pool = sp.csr_matrix((scale.astype(np.float32), (docs, inverse)), shape=(n_docs, len(table)))
+        mean = np.asarray(pool @ table, dtype=np.float32) if len(table) else np.zeros((n_docs, store.dim), np.float32)
+        if self.pooling != "meanmax":
+            return mean
+        maxed = np.zeros((n_docs, store.dim), dtype=np.float32)
+        if len(docs):
+            order = np.argsort(docs, kind="stable")
+            sorted_docs = docs[order]
+            starts = np.flatnonzero(np.r_[True, sorted_docs[1:] != sorted_docs[:-1]])
+            maxed[sorted_docs[starts]] = np.maximum.reduceat(table[inverse[order]], starts, axis=0)
+        return np.hstack([mean, maxed])

@@ -1,0 +1,127 @@
+"""A trained text classifier: features + estimator + label set, with a predict API.
+
+:class:`TextModel` is what a bundle holds and what the service calls. It
+hides the single-label / multi-label difference: ``predict`` returns one dict
+per text with the top ``label``, its ``confidence``, every label's ``scores``,
+and for multi-label models the ``labels`` whose score passes ``threshold``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MultiLabelBinarizer
+from sklearn.utils.validation import check_is_fitted
+
+from training.classifiers import build_classifier
+from training.embed import DocumentEmbedder, as_text_list
+from training.errors import DataError
+from training.features import build_features
+
+
+class TextModel(ClassifierMixin, BaseEstimator):
+    """Features and classifier fitted together on raw texts.
+
+    Parameters:
+        vectors: vector store name or folder.
+        store: model store folder (None: ``VECCLF_STORE`` or ``./models``).
+        features: a feature set of :mod:`training.features`.
+        classifier: ``logreg``, ``svm`` or ``mlp``.
+        C: inverse regularisation strength.
+        dense_weight: weight of the dense block in ``hybrid`` features.
+        class_weight: None or ``"balanced"``.
+        seed: random seed.
+        threshold: score a label needs to be predicted in multi-label mode.
+    """
+
+    def __init__(self, vectors="glove-6b-50d", store=None, features="mean", classifier="logreg", C=1.0,
+                 dense_weight=1.0, class_weight=None, seed=0, threshold=0.5):
+        self.vectors = vectors
+        self.store = store
+        self.features = features
+        self.classifier = classifier
+        self.C = C
+        self.dense_weight = dense_weight
+        self.class_weight = class_weight
+        self.seed = seed
+        self.threshold = threshold
+
+    def _lowercase(self) -> bool:
+        from training.embed import default_store_dir
+        from training.vectors.store import open_store
+
+        return open_store(self.store or default_store_dir(), self.vectors).lowercase
+
+    def fit(self, X, y):
+        """Fit on texts ``X`` and labels ``y`` (strings, or tuples of strings for multi-label)."""
+        texts = as_text_list(X)
+        y = list(y)
+        if len(texts) != len(y):
+            raise DataError(f"{len(texts)} texts but {len(y)} labels")
+        self.multilabel_ = bool(y) and isinstance(y[0], (tuple, list))
+        if self.multilabel_:
+            self.binarizer_ = MultiLabelBinarizer()
+            target = self.binarizer_.fit_transform(y)
+            self.classes_ = np.asarray(self.binarizer_.classes_, dtype=object)
+        else:
+            target = np.asarray([str(v) for v in y], dtype=object)
+            self.classes_ = np.unique(target)
+        if len(self.classes_) < 2:
+            raise DataError(f"need at least two classes to train, got {list(self.classes_)}")
+        self.pipeline_ = Pipeline([
+            ("features", build_features(self.features, self.vectors, self.store, self._lowercase(), self.dense_weight)),
+            ("clf", build_classifier(self.classifier, C=self.C, seed=self.seed, class_weight=self.class_weight,
+                                     multilabel=self.multilabel_)),
+        ])
+        self.pipeline_.fit(texts, target)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Return an (n_texts, n_classes) matrix of scores in ``classes_`` order."""
+        check_is_fitted(self, "pipeline_")
+        texts = as_text_list(X)
+        if not texts:
+            return np.zeros((0, len(self.classes_)))
+        proba = self.pipeline_.predict_proba(texts)
+        if not self.multilabel_:
+            # The estimator's column order is its own classes_, which equals ours (both sorted).
+            return np.asarray(proba, dtype=np.float64)
+        return np.asarray(proba, dtype=np.float64)
+
+    def predict(self, X):
+        """Return the top label per text (tuples of labels for multi-label models)."""
+        proba = self.predict_proba(X)
+        if self.multilabel_:
+            return [self._labels_over(row) for row in proba]
+        return self.classes_[np.argmax(proba, axis=1)] if len(proba) else np.asarray([], dtype=object)
+
+    def _labels_over(self, row) -> tuple:
+        chosen = tuple(self.classes_[i] for i in np.flatnonzero(row >= self.threshold))
+        return chosen or (self.classes_[int(np.argmax(row))],)
+
+    def explain(self, X) -> list[dict]:
+        """Return one ``{"label", "confidence", "scores"[, "labels"]}`` dict per text."""
+        proba = self.predict_proba(X)
+        classes = [str(c) for c in self.classes_]
+        out = []
+        for row in proba:
+            top = int(np.argmax(row))
+            item = {"label": classes[top], "confidence": float(row[top]),
+                    "scores": {c: float(p) for c, p in zip(classes, row)}}
+            if self.multilabel_:
+                item["labels"] = [str(c) for c in self._labels_over(row)]
+            out.append(item)
+        return out
+
+    def embedder(self) -> DocumentEmbedder:
+        """Return the fitted document embedder inside the features."""
+        check_is_fitted(self, "pipeline_")
+        features = self.pipeline_.named_steps["features"]
+        steps = [features] if isinstance(features, Pipeline) else [t for _, t in features.transformer_list]
+        for step in steps:
+            if isinstance(step, Pipeline):
+                for _, sub in step.steps:
+                    if isinstance(sub, DocumentEmbedder):
+                        return sub
+        raise DataError("this model has no document embedder")

@@ -1,0 +1,162 @@
+"""The model store: versions of each model, and which one is current.
+
+Layout: ``<store>/<model>/<version>/`` bundles (``v1``, ``v2``, ...),
+``<store>/<model>/current`` holding the serving version's name, and
+``<store>/<model>/history.json`` the stack of promoted versions that
+``rollback`` pops. ``current`` is replaced atomically (temp file + rename),
+so a reader sees the old or the new version, never a torn write.
+
+A model's first version becomes current by itself; later ones only through
+``promote`` (or ``train --promote`` / the retrain gate).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from training.bundle import COMPLETE, load_bundle, read_manifest, write_bundle
+from training.errors import NotFoundError, VecclfError
+from training.vectors.store import check_name
+
+CURRENT = "current"
+HISTORY = "history.json"
+_VERSION_RE = re.compile(r"^v(\d+)$")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class ModelRegistry:
+    """Read and change the model store at ``root``."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def model_dir(self, name: str) -> Path:
+        """Return the folder of model ``name`` (validated as a safe path component)."""
+        if name == "vectors":
+            raise NotFoundError("'vectors' is reserved for vector stores, not a model name")
+        return self.root / check_name(name, "model name")
+
+    def models(self) -> list[str]:
+        """Return the names of models that have at least one complete version."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and p.name != "vectors" and not p.name.startswith(".") and self.versions(p.name))
+
+    def versions(self, name: str) -> list[str]:
+        """Return the complete versions of ``name``, oldest first."""
+        d = self.model_dir(name)
+        if not d.is_dir():
+            return []
+        found = [(int(m.group(1)), p.name) for p in d.iterdir()
+                 if (m := _VERSION_RE.match(p.name)) and (p / COMPLETE).is_file()]
+        return [v for _, v in sorted(found)]
+
+    def current(self, name: str) -> str | None:
+        """Return the current version of ``name``, or None if none is set."""
+        try:
+            value = (self.model_dir(name) / CURRENT).read_text("utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return value or None
+
+    def resolve(self, name: str, version: str | None = None) -> str:
+        """Return ``version``, or the current one, after checking it exists."""
+        if not self.model_dir(name).is_dir():
+            known = ", ".join(self.models()) or "none"
+            raise NotFoundError(f"unknown model {name!r} (models: {known})")
+        if version is None:
+            version = self.current(name)
+            if version is None:
+                raise NotFoundError(f"model {name!r} has no current version; promote one")
+        check_name(version, "version")
+        if not (self.model_dir(name) / version / COMPLETE).is_file():
+            known = ", ".join(self.versions(name)) or "none"
+            raise NotFoundError(f"model {name!r} has no version {version!r} (versions: {known})")
+        return version
+
+    def save(self, name: str, model, manifest: dict, *, promote: bool = False) -> tuple[str, bool]:
+        """Write a new version of ``name``; return ``(version, became_current)``."""
+        d = self.model_dir(name)
+        d.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            taken = [int(m.group(1)) for p in d.iterdir() if (m := _VERSION_RE.match(p.name))]
+            version = f"v{max(taken, default=0) + 1}"
+            try:
+                write_bundle(d, version, model, {**manifest, "model": name})
+                break
+            except OSError as exc:  # another process took this number first
+                if not (d / version).exists():
+                    raise VecclfError(f"cannot write model {name!r} version {version}: {exc}") from exc
+        else:
+            raise VecclfError(f"cannot allocate a version number for {name!r}")
+        became_current = promote or self.current(name) is None
+        if became_current:
+            self.promote(name, version)
+        return version, became_current
+
+    def _history(self, name: str) -> list[str]:
+        try:
+            return json.loads((self.model_dir(name) / HISTORY).read_text("utf-8"))["promoted"]
+        except (FileNotFoundError, ValueError, KeyError):
+            current = self.current(name)
+            return [current] if current else []
+
+    def promote(self, name: str, version: str) -> dict:
+        """Make ``version`` current and remember the previous one for rollback."""
+        version = self.resolve(name, version)
+        read_manifest(self.model_dir(name) / version)
+        history = self._history(name)
+        previous = self.current(name)
+        if not history or history[-1] != version:
+            history.append(version)
+        d = self.model_dir(name)
+        _atomic_write(d / HISTORY, json.dumps({"promoted": history}) + "\n")
+        _atomic_write(d / CURRENT, version + "\n")
+        return {"model": name, "current": version, "previous": previous,
+                "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+    def rollback(self, name: str) -> dict:
+        """Make the previously promoted version current again."""
+        current = self.resolve(name)
+        history = [v for v in self._history(name) if (self.model_dir(name) / v / COMPLETE).is_file()]
+        while history and history[-1] == current:
+            history.pop()
+        if not history:
+            raise VecclfError(f"model {name!r}: nothing to roll back to (only {current} was ever promoted)")
+        target = history[-1]
+        d = self.model_dir(name)
+        _atomic_write(d / HISTORY, json.dumps({"promoted": history}) + "\n")
+        _atomic_write(d / CURRENT, target + "\n")
+        return {"model": name, "current": target, "previous": current,
+                "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+    def manifest(self, name: str, version: str | None = None) -> dict:
+        """Return the manifest of a version (default: current)."""
+        version = self.resolve(name, version)
+        return read_manifest(self.model_dir(name) / version)
+
+    def load(self, name: str, version: str | None = None):
+        """Load a version (default: current); return ``(model, manifest)``."""
+        version = self.resolve(name, version)
+        return load_bundle(self.model_dir(name) / version, self.root)

@@ -1,0 +1,195 @@
+"""Train a model from a data file: read, split, select, fit, evaluate, save."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from training.data import Dataset, read_dataset
+from training.errors import DataError
+from training.evaluate import check_known_labels, evaluate_model, metrics
+from training.model import TextModel
+from training.registry import ModelRegistry
+from training.vectors.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+def file_fingerprint(path: str | os.PathLike) -> str:
+    """Return the sha256 of a data file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_trainable(ds: Dataset, label_column: str) -> None:
+    """Raise DataError when ``ds`` cannot train a classifier."""
+    classes = ds.classes()
+    if len(classes) < 2:
+        only = classes[0] if classes else "none"
+        raise DataError(f"{ds.path}: column {label_column!r} has a single class ({only!r}); need at least two to train")
+
+
+def resolve_class_weight(labels, requested: str) -> str | None:
+    """Map ``auto|balanced|none`` to sklearn's class_weight (auto: balanced if the largest class is 3x the smallest)."""
+    if requested == "balanced":
+        return "balanced"
+    if requested == "none":
+        return None
+    counts = Counter(lab for labs in labels for lab in (labs if isinstance(labs, tuple) else (labs,)))
+    return "balanced" if max(counts.values()) >= 3 * min(counts.values()) else None
+
+
+def split(ds: Dataset, test_size: float, seed: int):
+    """Return (train_idx, test_idx), stratified when every class has two or more rows."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < test_size < 1:
+        raise DataError(f"--test-size must be between 0 and 1, got {test_size}")
+    idx = np.arange(len(ds))
+    strat = None
+    if not ds.multilabel:
+        counts = Counter(ds.labels)
+        if min(counts.values()) >= 2 and int(len(ds) * test_size) >= len(counts):
+            strat = ds.labels
+    return train_test_split(idx, test_size=test_size, random_state=seed, stratify=strat)
+
+
+def subset(ds: Dataset, idx) -> Dataset:
+    """Return the rows ``idx`` of ``ds`` as a new Dataset."""
+    return Dataset(ds.path, [ds.texts[i] for i in idx], [ds.labels[i] for i in idx], ds.encoding, ds.fmt,
+                   ds.multilabel, 0, [ds.rows[i] for i in idx])
+
+
+def train(
+    *,
+    store: str,
+    name: str,
+    data: str,
+    vectors: str = "glove-6b-50d",
+    text_column: str = "text",
+    label_column: str = "label",
+    data_format: str = "auto",
+    test: str | None = None,
+    test_size: float | None = None,
+    cv: int | None = None,
+    features: str = "auto",
+    classifier: str = "logreg",
+    C: float | None = None,
+    class_weight: str = "auto",
+    seed: int = 0,
+    promote: bool = False,
+    budget: float | None = None,
+) -> dict:
+    """Train, evaluate and save a new version of model ``name``; return the report."""
+    from training.select import choose_config
+
+    started = time.monotonic()
+    registry = ModelRegistry(store)
+    registry.model_dir(name)  # validates the name before any work
+    vstore = open_store(store, vectors)
+    ds = read_dataset(data, text_column=text_column, label_column=label_column, fmt=data_format)
+    check_trainable(ds, label_column)
+    log.info("read %d rows from %s (encoding %s, %d blank skipped)", len(ds), data, ds.encoding, ds.skipped_blank)
+    if sum(x is not None for x in (test, test_size, cv)) > 1:
+        raise DataError("give at most one of --test, --test-size and --cv")
+    test_ds = None
+    if test is not None:
+        test_ds = read_dataset(test, text_column=text_column, label_column=label_column, fmt=data_format)
+        check_known_labels(test_ds, ds.classes(), label_column)
+        train_ds = ds
+    elif cv is not None:
+        train_ds = ds
+    else:
+        train_idx, test_idx = split(ds, test_size if test_size is not None else 0.2, seed)
+        train_ds, test_ds = subset(ds, train_idx), subset(ds, test_idx)
+        check_trainable(train_ds, label_column)
+    cw = resolve_class_weight(train_ds.labels, class_weight)
+    config, selection = choose_config(train_ds.texts, train_ds.labels, vectors=str(vstore.path), store=store,
+                                      features=features, classifier=classifier, C=C, class_weight=cw, seed=seed,
+                                      budget=budget, multilabel=train_ds.multilabel)
+    report: dict = {}
+    if cv is not None:
+        report["metrics"] = cross_validate(train_ds, config, cv, seed)
+    model = TextModel(**config).fit(train_ds.texts, train_ds.labels)
+    if test_ds is not None:
+        report["metrics"] = evaluate_model(model, test_ds, label_column)
+    model.vectors = vstore.name
+    _rename_vectors(model, vstore.name)
+    manifest = {
+        "labels": [str(c) for c in model.classes_],
+        "multilabel": bool(model.multilabel_),
+        "metrics": report["metrics"],
+        "evaluation": "cv" if cv is not None else ("test-file" if test is not None else "holdout"),
+        "data": {"path": str(Path(data).resolve()), "sha256": file_fingerprint(data), "rows": len(ds),
+                 "encoding": ds.encoding, "format": ds.fmt, "skipped_blank": ds.skipped_blank,
+                 "text_column": text_column, "label_column": label_column},
+        "test_data": ({"path": str(Path(test).resolve()), "sha256": file_fingerprint(test), "rows": len(test_ds)}
+                      if test is not None else None),
+        "vectors": {"name": vstore.name, "sha256": vstore.sha256, "dim": vstore.dim, "lowercase": vstore.lowercase},
+        "config": {k: v for k, v in config.items() if k not in ("vectors", "store")},
+        "selection": selection,
+        "n_train": len(train_ds),
+        "n_test": len(test_ds) if test_ds is not None else 0,
+    }
+    version, current = registry.save(name, model, manifest, promote=promote)
+    return {
+        "model": name,
+        "version": version,
+        "current": current,
+        "metrics": report["metrics"],
+        "n_train": len(train_ds),
+        "n_test": manifest["n_test"],
+        "encoding": ds.encoding,
+        "config": manifest["config"],
+        "selection": selection,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def _rename_vectors(model: TextModel, name: str) -> None:
+    """Record the store *name* (not this machine's path) in every embedder."""
+    from training.bundle import _point_at_store
+
+    store = model.store
+    _point_at_store(model, store, Path(name))
+    model.vectors = name
+
+
+def cross_validate(ds: Dataset, config: dict, k: int, seed: int) -> dict:
+    """Return K-fold CV metrics of ``config`` on ``ds`` (``accuracy`` is the mean fold accuracy)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if k < 2:
+        raise DataError(f"--cv needs at least 2 folds, got {k}")
+    labels = ds.labels
+    if ds.multilabel:
+        folds = KFold(n_splits=k, shuffle=True, random_state=seed).split(ds.texts)
+    else:
+        smallest = min(Counter(labels).values())
+        if smallest < k:
+            raise DataError(f"{ds.path}: --cv {k} needs at least {k} rows of every class; the smallest class has {smallest}")
+        folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(ds.texts, labels)
+    accs, f1s, all_true, all_pred = [], [], [], []
+    for tr, te in folds:
+        model = TextModel(**config).fit([ds.texts[i] for i in tr], [labels[i] for i in tr])
+        pred = list(model.predict([ds.texts[i] for i in te]))
+        truth = [labels[i] for i in te]
+        m = metrics(truth, pred, model.classes_, ds.multilabel)
+        accs.append(m["accuracy"])
+        f1s.append(m["macro_f1"])
+        all_true += truth
+        all_pred += pred
+    classes = ds.classes()
+    out = metrics(all_true, all_pred, classes, ds.multilabel)
+    out.update({"accuracy": float(np.mean(accs)), "macro_f1": float(np.mean(f1s)), "folds": k,
+                "fold_accuracy": [float(a) for a in accs], "accuracy_std": float(np.std(accs))})
+    return out

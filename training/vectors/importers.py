@@ -1,0 +1,336 @@
+"""Read word vectors from every supported format into a vector store.
+
+Formats (``--format``; ``auto`` sniffs the first bytes):
+
+=============== ==========================================================
+word2vec-bin    Mikolov's binary: ``count dim`` header, then word + float32s
+word2vec-text   ``count dim`` header, then ``word v1 ... vd`` per line
+fasttext-vec    the same text layout, as fastText writes ``.vec`` files
+glove           text without a header line
+fasttext-bin    Facebook fastText ``.bin`` models: word vectors *and* the
+                subword n-gram buckets, so OOV words still get vectors
+gensim          gensim ``KeyedVectors.save`` files (read with a restricted
+                unpickler that only builds gensim/numpy objects)
+=============== ==========================================================
+
+Text and word2vec binary files are streamed straight into the memory-mapped
+output matrix, so a multi-GB file needs about one output matrix of memory.
+``.gz`` files are read transparently. Any malformed or truncated input raises
+:class:`VectorFormatError` naming the file and line/entry; nothing is kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from training.errors import VectorFormatError
+from training.vectors.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("word2vec-bin", "word2vec-text", "glove", "fasttext-bin", "fasttext-vec", "gensim")
+FASTTEXT_MAGIC = 793712314
+_CHUNK_LINES = 20000
+
+
+def _open(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=None, leave=False, mininterval=1.0)
+
+
+def _is_int(text: bytes) -> bool:
+    return text.isdigit()
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Guess the format of a vectors file from its first bytes."""
+    path = Path(path)
+    try:
+        with _open(path) as fh:
+            head = fh.read(65536)
+    except (OSError, EOFError) as exc:
+        raise VectorFormatError(f"{path}: cannot read ({exc})") from exc
+    if not head.strip():
+        raise VectorFormatError(f"{path}: file is empty")
+    if len(head) >= 4 and struct.unpack("<i", head[:4])[0] == FASTTEXT_MAGIC:
+        return "fasttext-bin"
+    if head[:1] == b"\x80":
+        return "gensim"
+    first, _, rest = head.partition(b"\n")
+    fields = first.split()
+    if len(fields) == 2 and all(_is_int(f) for f in fields):
+        dim = int(fields[1])
+        second = rest.split(b"\n", 1)[0]
+        try:
+            parts = second.decode("utf-8").rstrip().split(" ")
+            [float(x) for x in parts[-dim:]]
+            is_text = len(parts) >= dim + 1
+        except (UnicodeDecodeError, ValueError):
+            is_text = False
+        if not is_text:
+            return "word2vec-bin"
+        return "fasttext-vec" if ".vec" in path.suffixes else "word2vec-text"
+    return "glove"
+
+
+def _casing(words: list[str], casing: str) -> bool:
+    """Return True when the store should lowercase text."""
+    if casing == "lower":
+        return True
+    if casing == "keep":
+        return False
+    return not any(w != w.lower() for w in words)
+
+
+def import_vectors(
+    src: str | os.PathLike,
+    store: str | os.PathLike,
+    name: str,
+    *,
+    fmt: str = "auto",
+    limit: int | None = None,
+    dtype: str = "float32",
+    casing: str = "auto",
+    force: bool = False,
+) -> dict:
+    """Import ``src`` as vector store ``name`` and return its manifest.
+
+    Raises:
+        VectorFormatError: the file is malformed, truncated or of another format.
+        VecclfError: the name exists (without ``force``) or is invalid.
+    """
+    src = Path(src)
+    if not src.is_file():
+        raise VectorFormatError(f"{src}: no such file")
+    if dtype not in ("float32", "float16"):
+        raise VectorFormatError(f"--dtype must be float32 or float16, not {dtype!r}")
+    if limit is not None and limit <= 0:
+        raise VectorFormatError(f"--limit must be positive, not {limit}")
+    if fmt == "auto":
+        fmt = detect_format(src)
+        log.info("detected format %s for %s", fmt, src)
+    if fmt not in FORMATS:
+        raise VectorFormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    with StoreWriter(store, name, force=force) as writer:
+        if fmt in ("word2vec-text", "fasttext-vec"):
+            words = _read_text(src, writer, limit, dtype, header=True)
+            extra = {}
+        elif fmt == "glove":
+            words = _read_text(src, writer, limit, dtype, header=False)
+            extra = {}
+        elif fmt == "word2vec-bin":
+            words = _read_word2vec_bin(src, writer, limit, dtype)
+            extra = {}
+        else:
+            words, extra = _read_gensim_model(src, writer, limit, dtype, fmt)
+        writer.write_vocab(words)
+        dim = writer.vectors.shape[1]
+        manifest = {
+            "dim": int(dim),
+            "size": len(words),
+            "dtype": dtype,
+            "source": str(src.resolve()),
+            "source_format": fmt,
+            "lowercase": _casing(words, casing),
+            "subword": bool(extra),
+            **extra,
+        }
+        path = writer.commit(manifest)
+    log.info("imported %d x %d vectors as %r into %s", len(words), dim, name, path)
+    return {**manifest, "name": name, "path": str(path)}
+
+
+def _count_lines(src: Path) -> int:
+    count = 0
+    last = b"\n"
+    with _open(src) as fh:
+        while chunk := fh.read(1 << 24):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+def _parse_header(line: bytes, src: Path) -> tuple[int, int]:
+    fields = line.split()
+    if len(fields) != 2 or not all(_is_int(f) for f in fields):
+        raise VectorFormatError(f"{src}: line 1: expected a 'count dim' header, got {line[:80]!r}")
+    count, dim = int(fields[0]), int(fields[1])
+    if count <= 0 or dim <= 0:
+        raise VectorFormatError(f"{src}: line 1: header says {count} words of {dim} dims")
+    return count, dim
+
+
+def _split_line(raw: bytes, lineno: int, src: Path, dim: int | None) -> tuple[str, list[str]]:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VectorFormatError(f"{src}: line {lineno}: not valid UTF-8 ({exc.reason})") from exc
+    parts = line.rstrip().split(" ")
+    if dim is None:
+        dim = len(parts) - 1
+    if len(parts) < dim + 1 or dim <= 0:
+        raise VectorFormatError(f"{src}: line {lineno}: expected a word and {dim} numbers, got {len(parts)} fields (truncated or malformed)")
+    # A word may itself contain spaces (some GloVe sets): the last dim fields are the numbers.
+    word = " ".join(parts[:-dim]) if len(parts) > dim + 1 else parts[0]
+    return word, parts[-dim:]
+
+
+def _read_text(src: Path, writer: StoreWriter, limit: int | None, dtype: str, header: bool) -> list[str]:
+    """Stream a word2vec-text / .vec / GloVe file into the writer's matrix."""
+    total_bytes = src.stat().st_size
+    with _open(src) as fh:
+        lineno = 0
+        if header:
+            lineno += 1
+            count, dim = _parse_header(fh.readline(), src)
+        else:
+            count = _count_lines(src)
+            first = fh.readline()
+            if not first.strip():
+                raise VectorFormatError(f"{src}: line 1 is empty")
+            _, numbers = _split_line(first, 1, src, None)
+            dim = len(numbers)
+            fh.seek(0)
+        size = min(count, limit) if limit else count
+        matrix = writer.matrix(size, dim, dtype)
+        words: list[str] = []
+        bar = _progress(total_bytes, f"import {src.name}")
+        row = 0
+        try:
+            while row < size:
+                raws = []
+                while len(raws) < _CHUNK_LINES and row + len(raws) < size:
+                    raw = fh.readline()
+                    if not raw:
+                        break
+                    lineno += 1
+                    if raw.strip():
+                        raws.append((lineno, raw))
+                if not raws:
+                    break
+                numbers = []
+                for ln, raw in raws:
+                    word, nums = _split_line(raw, ln, src, dim)
+                    words.append(word)
+                    numbers.extend(nums)
+                try:
+                    block = np.array(numbers, dtype=np.float64)
+                except ValueError as exc:
+                    bad = _first_bad_line(raws, src, dim)
+                    raise VectorFormatError(f"{src}: line {bad}: a vector value is not a number") from exc
+                matrix[row : row + len(raws)] = block.reshape(len(raws), dim).astype(np.float32)
+                row += len(raws)
+                bar.update(sum(len(r) for _, r in raws))
+        except (OSError, EOFError) as exc:
+            raise VectorFormatError(f"{src}: cannot read after line {lineno} ({exc})") from exc
+        finally:
+            bar.close()
+    if row < size:
+        raise VectorFormatError(f"{src}: truncated: expected {size} vectors, found {row}")
+    if not np.isfinite(matrix).all():
+        raise VectorFormatError(f"{src}: contains values that are not finite (nan/inf) or overflow {dtype}")
+    return words
+
+
+def _first_bad_line(raws, src: Path, dim: int) -> int:
+    for ln, raw in raws:
+        try:
+            [float(x) for x in _split_line(raw, ln, src, dim)[1]]
+        except ValueError:
+            return ln
+    return raws[0][0]
+
+
+def _read_word2vec_bin(src: Path, writer: StoreWriter, limit: int | None, dtype: str) -> list[str]:
+    """Stream a word2vec binary file into the writer's matrix."""
+    with _open(src) as raw_fh:
+        fh = io.BufferedReader(raw_fh, buffer_size=1 << 20) if not isinstance(raw_fh, io.BufferedReader) else raw_fh
+        count, dim = _parse_header(fh.readline(), src)
+        size = min(count, limit) if limit else count
+        matrix = writer.matrix(size, dim, dtype)
+        nbytes = 4 * dim
+        words: list[str] = []
+        bar = _progress(src.stat().st_size, f"import {src.name}")
+        block_rows = 8192
+        buf = np.empty((min(block_rows, size), dim), dtype=np.float32)
+        filled = 0
+        try:
+            for i in range(size):
+                word = bytearray()
+                while True:
+                    ch = fh.read(1)
+                    if not ch:
+                        raise VectorFormatError(f"{src}: truncated: expected {size} vectors, found {i}")
+                    if ch == b" ":
+                        break
+                    if ch != b"\n" or word:
+                        word += ch
+                    if len(word) > 10000:
+                        raise VectorFormatError(f"{src}: entry {i + 1}: word longer than 10000 bytes (not word2vec binary?)")
+                data = fh.read(nbytes)
+                if len(data) != nbytes:
+                    raise VectorFormatError(f"{src}: truncated: entry {i + 1} ({bytes(word)[:40]!r}) has {len(data)} of {nbytes} bytes")
+                try:
+                    words.append(word.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise VectorFormatError(f"{src}: entry {i + 1}: word is not valid UTF-8 ({exc.reason})") from exc
+                buf[filled] = np.frombuffer(data, dtype="<f4")
+                filled += 1
+                if filled == len(buf):
+                    matrix[i + 1 - filled : i + 1] = buf
+                    bar.update(filled * (nbytes + 8))
+                    filled = 0
+            if filled:
+                matrix[size - filled : size] = buf[:filled]
+        except (OSError, EOFError) as exc:
+            raise VectorFormatError(f"{src}: cannot read ({exc})") from exc
+        finally:
+            bar.close()
+    if not np.isfinite(matrix).all():
+        raise VectorFormatError(f"{src}: contains values that are not finite (nan/inf) or overflow {dtype}")
+    return words
+
+
+def _read_gensim_model(src: Path, writer: StoreWriter, limit: int | None, dtype: str, fmt: str) -> tuple[list[str], dict]:
+    """Read a fastText .bin or gensim KeyedVectors file through gensim."""
+    if fmt == "fasttext-bin":
+        from gensim.models.fasttext import load_facebook_vectors
+
+        try:
+            kv = load_facebook_vectors(str(src))
+        except Exception as exc:  # gensim raises assorted errors on bad .bin files
+            raise VectorFormatError(f"{src}: not a readable fastText .bin model ({type(exc).__name__}: {exc})") from exc
+    else:
+        from training.vectors.safe_gensim import load_keyed_vectors
+
+        kv = load_keyed_vectors(src)
+    words = list(kv.index_to_key)
+    vectors = kv.vectors
+    size = min(len(words), limit) if limit else len(words)
+    if vectors.ndim != 2 or vectors.shape[0] < size:
+        raise VectorFormatError(f"{src}: vector matrix has shape {vectors.shape} for {len(words)} words")
+    matrix = writer.matrix(size, vectors.shape[1], dtype)
+    matrix[:] = vectors[:size]
+    extra: dict = {}
+    ngrams = getattr(kv, "vectors_ngrams", None)
+    bucket = int(getattr(kv, "bucket", 0) or 0)
+    if ngrams is not None and bucket > 0 and ngrams.shape[0] == bucket:
+        writer.write_ngrams(ngrams, dtype)
+        extra = {"minn": int(kv.min_n), "maxn": int(kv.max_n), "bucket": bucket}
+    if not np.isfinite(matrix).all():
+        raise VectorFormatError(f"{src}: contains values that are not finite (nan/inf) or overflow {dtype}")
+    return words[:size], extra
