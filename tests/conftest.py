@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,89 @@ def sentiment_csv(tmp_path) -> Path:
     """Return a CSV of 120 labelled synthetic reviews."""
     texts, labels = make_corpus()
     return write_csv(tmp_path / "train.csv", [{"text": t, "label": l} for t, l in zip(texts, labels)])
+
+
+# ---------------------------------------------------------------- vectors in every format, written by gensim
+GENSIM_WORDS = ["the", "Cat", "dog", "café", "naïve", "日本", "x", "zebra"]
+
+
+def gensim_keyed_vectors(dim: int = 6, seed: int = 0):
+    """Return a small gensim KeyedVectors with mixed-case and non-ASCII words."""
+    from gensim.models import KeyedVectors
+
+    rng = np.random.default_rng(seed)
+    kv = KeyedVectors(vector_size=dim)
+    kv.add_vectors(GENSIM_WORDS, rng.normal(size=(len(GENSIM_WORDS), dim)).astype(np.float32))
+    return kv
+
+
+def gensim_fasttext_model(seed: int = 1):
+    """Return a tiny gensim FastText model trained on a toy corpus (subword buckets included)."""
+    from gensim.models import FastText
+
+    sents = [["the", "cat", "sat", "on", "the", "mat"], ["dogs", "chase", "cats"], ["café", "naïve", "crème"]] * 10
+    model = FastText(vector_size=8, min_count=1, bucket=500, min_n=3, max_n=5, seed=seed, workers=1, epochs=2)
+    model.build_vocab(sents)
+    model.train(sents, total_examples=len(sents), epochs=2)
+    return model
+
+
+@pytest.fixture
+def vector_files(tmp_path) -> dict[str, Path]:
+    """Write the same tiny vectors in every supported format with gensim; return format -> path."""
+    from gensim.models.fasttext import save_facebook_model
+
+    kv = gensim_keyed_vectors()
+    d = tmp_path / "src"
+    d.mkdir()
+    files = {
+        "word2vec-bin": d / "w2v.bin",
+        "word2vec-text": d / "w2v.txt",
+        "glove": d / "glove.txt",
+        "fasttext-vec": d / "wiki.vec",
+        "gensim": d / "vectors.kv",
+        "fasttext-bin": d / "ft.bin",
+    }
+    kv.save_word2vec_format(str(files["word2vec-bin"]), binary=True)
+    kv.save_word2vec_format(str(files["word2vec-text"]), binary=False)
+    kv.save_word2vec_format(str(files["glove"]), binary=False, write_header=False)
+    kv.save_word2vec_format(str(files["fasttext-vec"]), binary=False)
+    kv.save(str(files["gensim"]))
+    save_facebook_model(gensim_fasttext_model(), str(files["fasttext-bin"]))
+    return files
+
+
+def gensim_reading(fmt: str, path: Path):
+    """Return gensim's own reading of a vectors file."""
+    from gensim.models import KeyedVectors
+    from gensim.models.fasttext import load_facebook_vectors
+
+    if fmt == "fasttext-bin":
+        return load_facebook_vectors(str(path))
+    if fmt == "gensim":
+        return KeyedVectors.load(str(path))
+    if fmt == "glove":
+        # gensim's no_header path counts lines through a file it never closes.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            return KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)
+    return KeyedVectors.load_word2vec_format(str(path), binary=fmt == "word2vec-bin")
+
+
+def store_leftovers(store: Path) -> list[str]:
+    """Return every entry under a store's vectors folder (temp folders included)."""
+    root = store / "vectors"
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``training.cli.main`` and return ``(exit_code, stdout, stderr)``."""
+    from training.cli import main
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

