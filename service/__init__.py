@@ -1,0 +1,46 @@
+"""The vecclf HTTP service: a Flask app factory wiring small modules together.
+
+``create_app(config)`` is the only way to build the app; ``service.wsgi:app``
+builds it from ``VECCLF_*`` variables for gunicorn. Quickstart::
+
+    from service import create_app
+    from service.config import Config
+
+    app = create_app(Config(store="models"))
+    app.test_client().post("/v1/models/sentiment/predict", json={"texts": ["I love it"]}).json
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from service.config import Config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app and load every model's current version."""
+    from service import api, errors, logs, metrics, openapi, pages
+    from service.models import ModelSet
+
+    config = config or Config()
+    app = Flask(__name__, static_folder=os.path.join(os.path.dirname(__file__), "static"), static_url_path="/static")
+    app.config["VECCLF"] = config
+    # Werkzeug refuses larger bodies before the view reads them; validation repeats the check with a clearer message.
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False
+    logs.configure(config.log_level)
+
+    models = ModelSet(config)
+    models.refresh()
+    app.extensions["vecclf.models"] = models
+
+    errors.init_app(app)
+    logs.init_app(app)
+    # Each process that serves requests starts its watcher on its first request (or
+    # earlier, from gunicorn's post_worker_init); the master that preloads never does.
+    app.before_request(models.start)
+    for blueprint in (api.bp, metrics.bp, openapi.bp, pages.bp):
+        app.register_blueprint(blueprint)
+    return app

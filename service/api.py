@@ -1,0 +1,91 @@
+"""The JSON API: health, readiness, model metadata, predict, embed, admin reload."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from service import metrics
+from service.errors import ApiError
+from service.models import ModelSet, Served
+from service.validation import parse_texts
+
+bp = Blueprint("api", __name__)
+
+
+def _models() -> ModelSet:
+    return current_app.extensions["vecclf.models"]
+
+
+def _served(name: str) -> Served:
+    served = _models().get(name)
+    if served is None:
+        known = ", ".join(sorted(_models().served())) or "none"
+        shown = name if len(name) <= 100 else name[:100] + "..."
+        raise ApiError(404, "model_not_found", f"unknown model {shown!r} (models: {known})")
+    g.model_name, g.model_version = served.name, served.version
+    return served
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: the process answers."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: every configured model is loaded."""
+    status = _models().status()
+    return jsonify(status), 200 if status["ready"] else 503
+
+
+@bp.get("/v1/models")
+def list_models():
+    """Describe every served model."""
+    served = _models().served()
+    return jsonify(models=[served[n].describe() for n in sorted(served)])
+
+
+@bp.get("/v1/models/<name>")
+def show_model(name: str):
+    """Describe one served model."""
+    return jsonify(_served(name).describe())
+
+
+@bp.post("/v1/models/<name>/predict")
+def predict(name: str):
+    """Classify texts with the model's serving version."""
+    served = _served(name)
+    texts = parse_texts(request, current_app.config["VECCLF"])
+    g.n_texts = len(texts)
+    metrics.observe_texts(served.name, "predict", len(texts))
+    return jsonify(model=served.name, version=served.version, predictions=served.predictor.explain(texts))
+
+
+@bp.post("/v1/models/<name>/embed")
+def embed(name: str):
+    """Return the document embeddings the model's classifier sees."""
+    served = _served(name)
+    texts = parse_texts(request, current_app.config["VECCLF"])
+    g.n_texts = len(texts)
+    metrics.observe_texts(served.name, "embed", len(texts))
+    vectors = served.predictor.embed(texts)
+    return jsonify(model=served.name, version=served.version, dim=int(vectors.shape[1]), vectors=vectors.tolist())
+
+
+@bp.post("/v1/admin/reload")
+def admin_reload():
+    """Load every model's current version now (bearer token required)."""
+    token = current_app.config["VECCLF"].admin_token
+    if not token:
+        raise ApiError(403, "admin_disabled", "admin calls are disabled; set VECCLF_ADMIN_TOKEN to enable them")
+    given = request.headers.get("Authorization", "")
+    scheme, _, credential = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(credential.strip().encode(), token.encode()):
+        raise ApiError(401, "unauthorized", "missing or wrong admin token; send Authorization: Bearer <token>",
+                       {"WWW-Authenticate": 'Bearer realm="vecclf-admin"'})
+    report = _models().request_reload()
+    status = _models().status()
+    return jsonify(reload=report, status=status["status"], models=status["models"])

@@ -1,0 +1,118 @@
+"""The service's settings: one frozen object, built once at the edge from ``VECCLF_*`` variables.
+
+``wsgi.py``, ``gunicorn.conf.py`` and ``vecclf serve`` call :meth:`Config.from_env`;
+everything else receives the object. Tests build ``Config(...)`` directly.
+
+============================== ============= ==========================================
+variable                       default       meaning
+============================== ============= ==========================================
+``VECCLF_STORE``               ``models``    model store folder
+``VECCLF_MODELS``              (all)         comma-separated models to serve
+``VECCLF_HOST``                ``127.0.0.1`` bind address
+``VECCLF_PORT``                ``8000``      port
+``VECCLF_WORKERS``             ``2``         gunicorn worker processes
+``VECCLF_TIMEOUT``             ``30``        seconds before a silent worker is restarted
+``VECCLF_GRACEFUL_TIMEOUT``    ``30``        seconds a stopping worker may finish requests
+``VECCLF_MAX_TEXTS``           ``1000``      texts per request
+``VECCLF_MAX_TEXT_CHARS``      ``100000``    characters per text
+``VECCLF_MAX_BODY_BYTES``      ``10485760``  request body bytes
+``VECCLF_POLL_INTERVAL``       ``2``         seconds between checks of ``current``; 0 = never
+``VECCLF_ADMIN_TOKEN``         (unset)       bearer token for ``POST /v1/admin/reload``; unset = disabled
+``VECCLF_RUNTIME_DIR``         (unset)       folder the workers share to pass reload requests
+``VECCLF_LOG_LEVEL``           ``INFO``      log level
+``VECCLF_ACCESS_LOG``          ``1``         JSON access log lines on stderr (0 to turn off)
+============================== ============= ==========================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from training.errors import ConfigError
+
+PREFIX = "VECCLF_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one service instance (see the module docs for the variables)."""
+
+    store: str = "models"
+    models: tuple[str, ...] | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    timeout: int = 30
+    graceful_timeout: int = 30
+    max_texts: int = 1000
+    max_text_chars: int = 100_000
+    max_body_bytes: int = 10 * 1024 * 1024
+    poll_interval: float = 2.0
+    admin_token: str | None = None
+    runtime_dir: str | None = None
+    log_level: str = "INFO"
+    access_log: bool = True
+
+    def __post_init__(self):
+        for name in ("port", "workers", "timeout", "graceful_timeout", "max_texts", "max_text_chars", "max_body_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "port" else 1):
+                raise ConfigError(f"{PREFIX}{name.upper()} must be a positive integer, got {value!r}")
+        if self.port > 65535:
+            raise ConfigError(f"{PREFIX}PORT must be at most 65535, got {self.port}")
+        if not isinstance(self.poll_interval, (int, float)) or self.poll_interval < 0:
+            raise ConfigError(f"{PREFIX}POLL_INTERVAL must be a number of seconds >= 0, got {self.poll_interval!r}")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ConfigError(f"{PREFIX}ADMIN_TOKEN must be at least 16 characters (or unset to disable admin calls)")
+
+    def replace(self, **changes) -> "Config":
+        """Return a copy with ``changes`` applied (and checked)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "Config":
+        """Build the config from ``VECCLF_*`` entries of ``environ``.
+
+        Raises:
+            ConfigError: a value is malformed, naming the variable.
+        """
+        values: dict = {}
+        for field in dataclasses.fields(cls):
+            key = PREFIX + field.name.upper()
+            if key not in environ:
+                continue
+            raw = environ[key].strip()
+            values[field.name] = _parse(key, field.name, raw)
+        return cls(**values)
+
+
+def _parse(key: str, name: str, raw: str):
+    if name == "models":
+        names = tuple(n.strip() for n in raw.split(",") if n.strip())
+        return names or None
+    if name in ("admin_token", "runtime_dir"):
+        return raw or None
+    if name == "access_log":
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{key} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
+    if name == "poll_interval":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number of seconds, got {raw!r}") from None
+    if name in ("port", "workers", "timeout", "graceful_timeout", "max_texts", "max_text_chars", "max_body_bytes"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+    return raw

@@ -1,0 +1,248 @@
+"""The models being served, and how they change without downtime.
+
+:class:`ModelSet` loads each model's current version (in the gunicorn master,
+before the workers fork, so they share its pages) and swaps in a new version
+when the model's ``current`` pointer moves:
+
+- every ``poll_interval`` seconds, in a watcher thread of each worker;
+- at once on ``POST /v1/admin/reload``: the worker that takes the call
+  reloads before answering, then writes ``<runtime_dir>/reload-request`` so
+  its sibling workers follow within half a second (gunicorn's HUP would not
+  help: under ``preload`` it re-forks the master's old models).
+
+A swap replaces one dict entry; a request holds the :class:`Served` it looked
+up, so requests in flight finish on the old version. A version that fails to
+load (corrupt, incomplete, vectors changed, fails its warm-up) is refused and
+logged, the old one keeps serving, ``/readyz`` lists the refusal and
+``vecclf_model_up_to_date`` drops to 0. A refused version is not retried
+until its pointer changes again or an admin reload asks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from service import metrics
+from service.config import Config
+from training.inference import Predictor
+from training.registry import ModelRegistry
+
+log = logging.getLogger("vecclf.service")
+
+RELOAD_REQUEST = "reload-request"
+REQUEST_TICK = 0.5
+
+
+@dataclass(frozen=True)
+class Served:
+    """One loaded model version."""
+
+    name: str
+    version: str
+    manifest: dict
+    predictor: Predictor
+    loaded_at: str
+
+    def describe(self) -> dict:
+        """Return the public metadata of this version."""
+        m = self.manifest
+        vec = m.get("vectors") or {}
+        return {"name": self.name, "version": self.version, "labels": list(m.get("labels") or self.predictor.classes),
+                "multilabel": bool(m.get("multilabel", False)),
+                "metrics": {k: v for k, v in (m.get("metrics") or {}).items() if isinstance(v, (int, float))},
+                "vectors": {k: vec.get(k) for k in ("name", "sha256", "dim", "lowercase") if k in vec},
+                "embedding_dim": self.predictor.dim, "created_at": m.get("created_at"), "loaded_at": self.loaded_at}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class ModelSet:
+    """The served models of one process (see the module docs)."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.registry = ModelRegistry(config.store)
+        self._served: dict[str, Served] = {}
+        self._refused: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self._started_pid: int | None = None
+        self._published: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._seen_request = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ reading
+    def get(self, name: str) -> Served | None:
+        """Return the served version of ``name``, or None."""
+        return self._served.get(name)
+
+    def served(self) -> dict[str, Served]:
+        """Return a snapshot of every served model."""
+        return dict(self._served)
+
+    def wanted(self) -> list[str]:
+        """Return the models this service should serve."""
+        if self.config.models is not None:
+            return list(self.config.models)
+        try:
+            return self.registry.models()
+        except OSError as exc:
+            log.error("cannot list the model store %s: %s", self.config.store, exc)
+            return sorted(self._served)
+
+    def status(self) -> dict:
+        """Return readiness: every wanted model loaded (and at least one model)."""
+        wanted = self.wanted()
+        served, refused = dict(self._served), dict(self._refused)
+        models = {}
+        for name in sorted(set(wanted) | set(served)):
+            entry = {"version": served[name].version if name in served else None, "loaded": name in served}
+            if name in refused:
+                entry["refused"] = refused[name]
+            models[name] = entry
+        missing = [n for n in wanted if n not in served]
+        ready = bool(served) and not missing
+        state = "ready" if ready and not refused else ("degraded" if ready else "not_ready")
+        return {"status": state, "ready": ready, "missing": missing, "models": models}
+
+    # ------------------------------------------------------------ loading
+    def refresh(self, force: bool = False) -> dict:
+        """Load every wanted model whose current version is not the one served; return what happened."""
+        report = {"loaded": {}, "unchanged": {}, "refused": {}}
+        with self._lock:
+            for name in self.wanted():
+                self._refresh_one(name, force, report)
+        self._publish()
+        return report
+
+    def _refresh_one(self, name: str, force: bool, report: dict) -> None:
+        served = self._served.get(name)
+        try:
+            version = self.registry.current(name)
+        except Exception as exc:  # an invalid configured name, an unreadable pointer
+            self._refuse(name, None, f"cannot read the current version: {exc}", report, count=False)
+            return
+        if version is None:
+            self._refuse(name, None, "model has no current version in the store", report, count=False)
+            return
+        if served is not None and served.version == version:
+            self._refused.pop(name, None)
+            report["unchanged"][name] = version
+            return
+        refused = self._refused.get(name)
+        if refused is not None and refused.get("version") == version and not force:
+            report["refused"][name] = refused
+            return
+        started = time.perf_counter()
+        try:
+            model, manifest = self.registry.load(name, version)
+            predictor = Predictor(model)
+            predictor.explain(["warm up the model before it serves"])  # builds lazy caches now, not per request
+        except Exception as exc:  # corrupt, incomplete, incompatible: keep the old version
+            self._refuse(name, version, f"{type(exc).__name__}: {exc}", report)
+            return
+        entry = Served(name, version, manifest, predictor, _now())
+        swapped = dict(self._served)
+        swapped[name] = entry
+        self._served = swapped  # one reference assignment: readers see the old or the new dict
+        self._refused.pop(name, None)
+        report["loaded"][name] = version
+        log.info("serving model %s version %s (was %s, loaded in %.0f ms, %s path)", name, version,
+                 served.version if served else None, 1000 * (time.perf_counter() - started),
+                 "compiled" if predictor.compiled else "pipeline")
+        if served is not None and self._started_pid == os.getpid():
+            metrics.count_reload(name)
+
+    def _refuse(self, name: str, version: str | None, error: str, report: dict, count: bool = True) -> None:
+        serving = self._served.get(name)
+        entry = {"version": version, "error": error, "at": _now()}
+        previous = self._refused.get(name)
+        self._refused[name] = entry
+        report["refused"][name] = entry
+        if previous and previous.get("version") == version and previous.get("error") == error:
+            return  # already logged and counted
+        log.error("refused model %s version %s: %s; %s", name, version, error,
+                  f"still serving {serving.version}" if serving else "model not served")
+        if count:
+            metrics.count_load_failure(name)
+
+    def _publish(self) -> None:
+        if self._started_pid != os.getpid():
+            return  # the gunicorn master: its gauges would outlive what the workers serve
+        serving = {n: s.version for n, s in self._served.items()}
+        up = {n: n in self._served and n not in self._refused for n in set(self.wanted()) | set(self._served)}
+        metrics.publish_versions(serving, self._published, up)
+        self._published = serving
+
+    # ------------------------------------------------------------ watching
+    def start(self) -> None:
+        """Begin serving in this process: publish gauges and start the watcher (once per process)."""
+        if self._started_pid == os.getpid():
+            return
+        self._started_pid = os.getpid()
+        self._stop = threading.Event()
+        self._seen_request = self._request_stamp()
+        self._publish()
+        if self.config.poll_interval > 0 or self.config.runtime_dir:
+            self._thread = threading.Thread(target=self._watch, name="vecclf-model-watcher", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the watcher thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _watch(self) -> None:
+        interval = self.config.poll_interval
+        tick = min(REQUEST_TICK, interval) if interval > 0 else REQUEST_TICK
+        next_poll = time.monotonic() + interval
+        while not self._stop.wait(tick):
+            try:
+                stamp = self._request_stamp()
+                if stamp != self._seen_request:
+                    self._seen_request = stamp
+                    self.refresh(force=True)
+                elif interval > 0 and time.monotonic() >= next_poll:
+                    self.refresh()
+                if interval > 0 and time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + interval
+            except Exception:  # the watcher must outlive any surprise
+                log.exception("model watcher check failed")
+
+    def _request_file(self) -> Path | None:
+        return Path(self.config.runtime_dir) / RELOAD_REQUEST if self.config.runtime_dir else None
+
+    def _request_stamp(self):
+        path = self._request_file()
+        if path is None:
+            return None
+        try:
+            return path.read_text("utf-8")
+        except OSError:
+            return None
+
+    def request_reload(self) -> dict:
+        """Reload now in this process and ask sibling workers to do the same."""
+        report = self.refresh(force=True)
+        path = self._request_file()
+        if path is not None:
+            token = f"{os.getpid()}:{time.time_ns()}"
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f".{RELOAD_REQUEST}.{os.getpid()}")
+                tmp.write_text(token, "utf-8")
+                os.replace(tmp, path)
+                self._seen_request = token
+            except OSError as exc:
+                log.error("cannot signal other workers through %s: %s", path, exc)
+        return report

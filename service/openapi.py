@@ -1,0 +1,152 @@
+"""The API described as OpenAPI 3.0, served at ``/openapi.json`` (``/docs`` renders it offline)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from training import __version__
+
+bp = Blueprint("openapi", __name__)
+
+
+def _json(schema_ref: str, example=None) -> dict:
+    content = {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}
+    if example is not None:
+        content["example"] = example
+    return {"application/json": content}
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": _json("Error")}
+
+
+NAME = {"name": "name", "in": "path", "required": True, "description": "model name",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"}}
+TEXTS_BODY = {"required": True, "content": _json("TextsRequest", {"texts": ["a gripping, beautifully shot film"]})}
+BAD_INPUT = {
+    "400": _error("malformed body: not UTF-8, not JSON, wrong types, missing or empty texts"),
+    "404": _error("unknown model"),
+    "413": _error("body, text count or text length over the configured limit"),
+    "415": _error("body is not application/json"),
+}
+
+
+def spec(config) -> dict:
+    """Return the OpenAPI 3.0 document of this service, limits filled in from ``config``."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "vecclf", "version": __version__,
+                 "description": "Text classification with pretrained word vectors. Every error is "
+                                "`{\"error\": {\"code\", \"message\"}}`; every response carries `X-Request-ID`."},
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz", "tags": ["ops"],
+                                 "responses": {"200": {"description": "the process answers",
+                                                       "content": _json("Health", {"status": "ok"})}}}},
+            "/readyz": {"get": {"summary": "Readiness: every configured model is loaded", "operationId": "readyz",
+                                "tags": ["ops"],
+                                "responses": {"200": {"description": "ready (status `degraded` if a newer version was refused)",
+                                                      "content": _json("Readiness")},
+                                              "503": {"description": "a configured model is not loaded",
+                                                      "content": _json("Readiness")}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics of all workers", "operationId": "metrics",
+                                 "tags": ["ops"],
+                                 "responses": {"200": {"description": "Prometheus text exposition format",
+                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/v1/models": {"get": {"summary": "List served models", "operationId": "listModels", "tags": ["models"],
+                                   "responses": {"200": {"description": "every served model",
+                                                         "content": _json("ModelList")}}}},
+            "/v1/models/{name}": {"get": {"summary": "Describe one model", "operationId": "getModel",
+                                          "tags": ["models"], "parameters": [NAME],
+                                          "responses": {"200": {"description": "the serving version's metadata",
+                                                                "content": _json("Model")},
+                                                        "404": _error("unknown model")}}},
+            "/v1/models/{name}/predict": {"post": {
+                "summary": "Classify texts", "operationId": "predict", "tags": ["models"], "parameters": [NAME],
+                "requestBody": TEXTS_BODY,
+                "responses": {"200": {"description": "one prediction per text, in order", "content": _json(
+                    "Predictions", {"model": "sentiment", "version": "v3", "predictions": [
+                        {"label": "pos", "confidence": 0.94, "scores": {"neg": 0.06, "pos": 0.94}}]})},
+                    **BAD_INPUT}}},
+            "/v1/models/{name}/embed": {"post": {
+                "summary": "Document embeddings the classifier sees", "operationId": "embed", "tags": ["models"],
+                "parameters": [NAME], "requestBody": TEXTS_BODY,
+                "responses": {"200": {"description": "one vector per text", "content": _json("Embeddings")},
+                              **BAD_INPUT}}},
+            "/v1/admin/reload": {"post": {
+                "summary": "Load every model's current version now", "operationId": "reload", "tags": ["admin"],
+                "security": [{"adminToken": []}],
+                "responses": {"200": {"description": "what was loaded, kept or refused", "content": _json("Reload")},
+                              "401": _error("missing or wrong token"),
+                              "403": _error("admin calls disabled (no VECCLF_ADMIN_TOKEN)")}}},
+            "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "tags": ["docs"],
+                                      "responses": {"200": {"description": "OpenAPI 3 document",
+                                                            "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/docs": {"get": {"summary": "This document, readable", "operationId": "docs", "tags": ["docs"],
+                              "responses": {"200": {"description": "HTML page",
+                                                    "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/": {"get": {"summary": "Playground: type a text, see every model's prediction", "operationId": "playground",
+                          "tags": ["docs"],
+                          "responses": {"200": {"description": "HTML page",
+                                                "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+        },
+        "components": {
+            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
+                                               "description": "the value of VECCLF_ADMIN_TOKEN"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string", "example": "invalid_json"},
+                                   "message": {"type": "string"}}}}},
+                "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+                "Readiness": {"type": "object", "required": ["status", "ready", "models"], "properties": {
+                    "status": {"type": "string", "enum": ["ready", "degraded", "not_ready"]},
+                    "ready": {"type": "boolean"},
+                    "missing": {"type": "array", "items": {"type": "string"}},
+                    "models": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/ModelState"}}}},
+                "ModelState": {"type": "object", "properties": {
+                    "version": {"type": "string", "nullable": True}, "loaded": {"type": "boolean"},
+                    "refused": {"type": "object", "properties": {
+                        "version": {"type": "string", "nullable": True}, "error": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"}}}}},
+                "TextsRequest": {"type": "object", "required": ["texts"], "additionalProperties": False, "properties": {
+                    "texts": {"type": "array", "minItems": 1, "maxItems": config.max_texts,
+                              "items": {"type": "string", "maxLength": config.max_text_chars}}}},
+                "Prediction": {"type": "object", "required": ["label", "confidence", "scores"], "properties": {
+                    "label": {"type": "string"}, "confidence": {"type": "number"},
+                    "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "labels": {"type": "array", "items": {"type": "string"},
+                               "description": "multi-label models: every label over the threshold"}}},
+                "Predictions": {"type": "object", "required": ["model", "version", "predictions"], "properties": {
+                    "model": {"type": "string"}, "version": {"type": "string"},
+                    "predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}}},
+                "Embeddings": {"type": "object", "required": ["model", "version", "dim", "vectors"], "properties": {
+                    "model": {"type": "string"}, "version": {"type": "string"}, "dim": {"type": "integer"},
+                    "vectors": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}},
+                "Model": {"type": "object", "required": ["name", "version", "labels"], "properties": {
+                    "name": {"type": "string"}, "version": {"type": "string"},
+                    "labels": {"type": "array", "items": {"type": "string"}}, "multilabel": {"type": "boolean"},
+                    "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "vectors": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "sha256": {"type": "string"}, "dim": {"type": "integer"},
+                        "lowercase": {"type": "boolean"}}},
+                    "embedding_dim": {"type": "integer"},
+                    "created_at": {"type": "string", "nullable": True},
+                    "loaded_at": {"type": "string", "format": "date-time"}}},
+                "ModelList": {"type": "object", "required": ["models"], "properties": {
+                    "models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}},
+                "Reload": {"type": "object", "properties": {
+                    "reload": {"type": "object", "properties": {
+                        "loaded": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "unchanged": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "refused": {"type": "object", "additionalProperties": {"type": "object"}}}},
+                    "status": {"type": "string"},
+                    "models": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/ModelState"}}}},
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    """Return the OpenAPI document."""
+    return jsonify(spec(current_app.config["VECCLF"]))

@@ -1,0 +1,81 @@
+"""Check request bodies before any model sees them.
+
+A body must be JSON (``Content-Type: application/json``), UTF-8, at most
+``max_body_bytes``, and an object ``{"texts": [str, ...]}`` with 1 to
+``max_texts`` strings of at most ``max_text_chars`` characters. Each failure
+is an :class:`~service.errors.ApiError` that says what was wrong and where.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Request
+
+from service.config import Config
+from service.errors import ApiError
+
+JSON_TYPES = ("application/json",)
+
+
+def _bad(code: str, message: str) -> ApiError:
+    return ApiError(400, code, message)
+
+
+def read_json(request: Request, config: Config):
+    """Return the decoded JSON body of ``request``."""
+    mimetype = request.mimetype or ""
+    if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
+        got = mimetype or "no Content-Type"
+        raise ApiError(415, "unsupported_media_type", f"send JSON with Content-Type: application/json (got {got})")
+    if request.content_length is not None and request.content_length > config.max_body_bytes:
+        raise ApiError(413, "body_too_large",
+                       f"request body is {request.content_length} bytes; the limit is {config.max_body_bytes}")
+    raw = request.get_data(cache=False)
+    if len(raw) > config.max_body_bytes:
+        raise ApiError(413, "body_too_large", f"request body exceeds the limit of {config.max_body_bytes} bytes")
+    if not raw.strip():
+        raise _bad("empty_body", 'request body is empty; send {"texts": ["..."]}')
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _bad("invalid_utf8", f"request body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _bad("invalid_json", f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise _bad("invalid_json", "request body is nested too deeply") from None
+
+
+def parse_texts(request: Request, config: Config) -> list[str]:
+    """Return the validated ``texts`` of a predict/embed request."""
+    body = read_json(request, config)
+    if not isinstance(body, dict):
+        raise _bad("invalid_body", f'body must be a JSON object {{"texts": [...]}}, got {_kind(body)}')
+    if "texts" not in body:
+        raise _bad("missing_field", 'body has no "texts" field; send {"texts": ["..."]}')
+    unknown = sorted(set(body) - {"texts"})
+    if unknown:
+        raise _bad("unknown_field", f"unknown field(s) {', '.join(map(repr, unknown))}; only \"texts\" is accepted")
+    texts = body["texts"]
+    if not isinstance(texts, list):
+        raise _bad("invalid_texts", f'"texts" must be a list of strings, got {_kind(texts)}')
+    if not texts:
+        raise _bad("empty_texts", '"texts" is empty; send at least one text')
+    if len(texts) > config.max_texts:
+        raise ApiError(413, "too_many_texts", f'"texts" has {len(texts)} items; the limit is {config.max_texts} per request')
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise _bad("invalid_text", f'"texts"[{i}] must be a string, got {_kind(t)}')
+        if len(t) > config.max_text_chars:
+            raise ApiError(413, "text_too_long",
+                           f'"texts"[{i}] has {len(t)} characters; the limit is {config.max_text_chars}')
+    return texts
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
