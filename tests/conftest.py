@@ -176,3 +176,13 @@ def cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def trained(tiny_vectors, sentiment_csv):
+    """Train model 'demo' (v1, mean features) on the synthetic reviews; return (store, report)."""
+    from training.train import train
+
+    store, _, _ = tiny_vectors
+    report = train(store=str(store), name="demo", data=str(sentiment_csv), vectors="tiny", features="mean", seed=0)
+    return store, report

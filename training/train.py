@@ -60,7 +60,22 @@ def split(ds: Dataset, test_size: float, seed: int):
         counts = Counter(ds.labels)
         if min(counts.values()) >= 2 and int(len(ds) * test_size) >= len(counts):
             strat = ds.labels
-    return train_test_split(idx, test_size=test_size, random_state=seed, stratify=strat)
+    train_idx, test_idx = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strat)
+    if not ds.multilabel:
+        # Without stratification a rare class can land wholly in the test part; the model could then
+        # never predict it and evaluation would fail on an "unknown" label. Keep one row of it for training.
+        seen = {ds.labels[i] for i in train_idx}
+        moved = []
+        for i in test_idx:
+            if ds.labels[i] not in seen:
+                seen.add(ds.labels[i])
+                moved.append(i)
+        if moved:
+            train_idx = np.concatenate([train_idx, moved])
+            test_idx = np.asarray([i for i in test_idx if i not in set(moved)], dtype=test_idx.dtype)
+    if len(test_idx) == 0:
+        raise DataError(f"{ds.path}: {len(ds)} rows are too few to hold out a test part; pass --test FILE or --cv K")
+    return train_idx, test_idx
 
 
 def subset(ds: Dataset, idx) -> Dataset:
