@@ -12,7 +12,6 @@ builds it from ``VECCLF_*`` variables for gunicorn. Quickstart::
 
 from __future__ import annotations
 
-import os
 
 from flask import Flask
 
@@ -25,7 +24,7 @@ def create_app(config: Config | None = None) -> Flask:
     from service.models import ModelSet
 
     config = config or Config()
-    app = Flask(__name__, static_folder=os.path.join(os.path.dirname(__file__), "static"), static_url_path="/static")
+    app = Flask(__name__, static_folder=None)
     app.config["VECCLF"] = config
     # Werkzeug refuses larger bodies before the view reads them; validation repeats the check with a clearer message.
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes

@@ -6,18 +6,27 @@ browser; they load nothing from the network (no CDN), so they work offline.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, send_from_directory
+from functools import cache
+from pathlib import Path
+
+from flask import Blueprint, Response
 
 bp = Blueprint("pages", __name__)
+STATIC = Path(__file__).with_name("static")
+
+
+@cache
+def _page(name: str) -> bytes:
+    return (STATIC / name).read_bytes()
 
 
 @bp.get("/")
 def playground():
     """Return the playground: type a text, see every model's prediction and scores."""
-    return send_from_directory(current_app.static_folder, "playground.html", max_age=0)
+    return Response(_page("playground.html"), mimetype="text/html")
 
 
 @bp.get("/docs")
 def docs():
     """Return the API browser, which renders /openapi.json."""
-    return send_from_directory(current_app.static_folder, "docs.html", max_age=0)
+    return Response(_page("docs.html"), mimetype="text/html")

@@ -30,10 +30,10 @@ def read_json(request: Request, config: Config):
         raise ApiError(415, "unsupported_media_type", f"send JSON with Content-Type: application/json (got {got})")
     if request.content_length is not None and request.content_length > config.max_body_bytes:
         raise ApiError(413, "body_too_large",
-                       f"request body is {request.content_length} bytes; the limit is {config.max_body_bytes}")
+                       f"request body too large: {request.content_length} bytes; the limit is {config.max_body_bytes}")
     raw = request.get_data(cache=False)
     if len(raw) > config.max_body_bytes:
-        raise ApiError(413, "body_too_large", f"request body exceeds the limit of {config.max_body_bytes} bytes")
+        raise ApiError(413, "body_too_large", f"request body too large: the limit is {config.max_body_bytes} bytes")
     if not raw.strip():
         raise _bad("empty_body", 'request body is empty; send {"texts": ["..."]}')
     try:

@@ -22,6 +22,7 @@ Nothing here imports gensim or scikit-learn training code.
 from __future__ import annotations
 
 import logging
+from itertools import repeat
 
 import numpy as np
 
@@ -123,14 +124,14 @@ class Predictor:
         mean = np.zeros((n, dim), dtype=np.float32)
         maxed = np.zeros((n, dim), dtype=np.float32) if emb.pooling == "meanmax" else None
         if n == 1:
-            rows = [r for r in map(get, docs[0]) if r is not None]
+            rows = [r for r in map(get, docs[0], repeat(-1)) if r >= 0]
             if rows:
                 table = np.asarray(self._matrix[rows], dtype=np.float32)
                 mean[0] = table.mean(axis=0, dtype=np.float32)
                 if maxed is not None:
                     maxed[0] = table.max(axis=0)
         else:
-            per_doc = [[r for r in map(get, d) if r is not None] for d in docs]
+            per_doc = [[r for r in map(get, d, repeat(-1)) if r >= 0] for d in docs]
             counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=n)
             flat = [r for rows in per_doc for r in rows]
             if flat:

@@ -1,0 +1,69 @@
+"""Service fixtures: a small trained store (built once per session), apps and clients over copies of it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from service import create_app
+from service.config import Config
+from tests.conftest import make_corpus, make_vectors, write_csv, write_glove
+
+TOKEN = "test-admin-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory) -> Path:
+    """Return a template store: vectors 'tiny', 'sentiment' v1 (current) + v2, and 'mood' v1 (hybrid features)."""
+    from training.train import train
+    from training.vectors.importers import import_vectors
+
+    root = tmp_path_factory.mktemp("template")
+    store = root / "models"
+    store.mkdir()
+    words, vecs = make_vectors()
+    import_vectors(write_glove(root / "tiny.txt", words, vecs), store, "tiny")
+    texts, labels = make_corpus()
+    data = write_csv(root / "train.csv", [{"text": t, "label": l} for t, l in zip(texts, labels)])
+    common = dict(store=str(store), data=str(data), vectors="tiny", test_size=0.25)
+    train(name="sentiment", features="mean", seed=1, **common)
+    train(name="sentiment", features="mean", seed=2, C=0.3, **common)
+    train(name="mood", features="hybrid", seed=1, **common)
+    return store
+
+
+@pytest.fixture
+def store(trained_store, tmp_path) -> Path:
+    """Return a private copy of the trained store, free to promote and corrupt."""
+    target = tmp_path / "models"
+    shutil.copytree(trained_store, target, symlinks=True)
+    return target
+
+
+@pytest.fixture
+def config(store) -> Config:
+    """Return a test config: no polling thread, admin token set, small limits."""
+    return Config(store=str(store), poll_interval=0, admin_token=TOKEN, max_texts=50, max_text_chars=2000,
+                  max_body_bytes=200_000, runtime_dir=str(store.parent / "run"))
+
+
+@pytest.fixture
+def app(config):
+    """Return the app over the private store."""
+    app = create_app(config)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["vecclf.models"].stop()
+
+
+@pytest.fixture
+def client(app):
+    """Return a Flask test client."""
+    return app.test_client()
+
+
+def predict(client, name="sentiment", texts=("A great and wonderful film!",)):
+    """POST texts to a model's predict endpoint; return the response."""
+    return client.post(f"/v1/models/{name}/predict", json={"texts": list(texts)})

@@ -1,0 +1,46 @@
+"""The frozen config object and its VECCLF_* parsing."""
+
+import dataclasses
+
+import pytest
+
+from service.config import Config
+from training.errors import ConfigError
+
+
+def test_defaults_are_sensible():
+    """An empty environment gives the documented defaults."""
+    c = Config.from_env({})
+    assert (c.store, c.port, c.workers, c.max_texts, c.poll_interval, c.admin_token) == ("models", 8000, 2, 1000, 2.0, None)
+
+
+def test_env_values_are_parsed():
+    """Every VECCLF_* variable lands in its typed field."""
+    c = Config.from_env({"VECCLF_STORE": "/srv/models", "VECCLF_MODELS": "sentiment, topics,", "VECCLF_PORT": "9000",
+                         "VECCLF_WORKERS": "4", "VECCLF_POLL_INTERVAL": "0.5", "VECCLF_ACCESS_LOG": "off",
+                         "VECCLF_ADMIN_TOKEN": "x" * 20, "VECCLF_MAX_BODY_BYTES": "1000", "OTHER": "ignored"})
+    assert c.store == "/srv/models" and c.models == ("sentiment", "topics") and c.port == 9000 and c.workers == 4
+    assert c.poll_interval == 0.5 and c.access_log is False and c.admin_token == "x" * 20 and c.max_body_bytes == 1000
+
+
+def test_config_is_frozen():
+    """A config cannot be changed after it is built."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().port = 1
+
+
+@pytest.mark.parametrize("env,words", [
+    ({"VECCLF_PORT": "eighty"}, "VECCLF_PORT must be an integer"),
+    ({"VECCLF_PORT": "70000"}, "at most 65535"),
+    ({"VECCLF_WORKERS": "0"}, "VECCLF_WORKERS must be a positive integer"),
+    ({"VECCLF_MAX_TEXTS": "-1"}, "VECCLF_MAX_TEXTS"),
+    ({"VECCLF_POLL_INTERVAL": "soon"}, "VECCLF_POLL_INTERVAL must be a number"),
+    ({"VECCLF_POLL_INTERVAL": "-2"}, "VECCLF_POLL_INTERVAL"),
+    ({"VECCLF_ACCESS_LOG": "maybe"}, "VECCLF_ACCESS_LOG"),
+    ({"VECCLF_LOG_LEVEL": "LOUD"}, "VECCLF_LOG_LEVEL"),
+    ({"VECCLF_ADMIN_TOKEN": "short"}, "at least 16"),
+])
+def test_bad_values_name_the_variable(env, words):
+    """A malformed value raises ConfigError naming the variable."""
+    with pytest.raises(ConfigError, match=words):
+        Config.from_env(env)
