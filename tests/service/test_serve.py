@@ -1,0 +1,168 @@
+"""A real gunicorn process started by `vecclf serve` (the Dockerfile's command): query, promote under load."""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from service.serve import CONF, gunicorn_argv
+from tests.service.conftest import TOKEN
+from training.registry import ModelRegistry
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    """Return a free loopback TCP port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def vecclf_command() -> list[str]:
+    """Return the installed `vecclf` console script (what the image runs), else the module."""
+    script = Path(sys.executable).with_name("vecclf")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
+
+
+def call(port, method, path, body=None, headers=None, timeout=10):
+    """Make one HTTP request; return (status, parsed JSON or text)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        hdrs = {"Content-Type": "application/json", **(headers or {})} if payload is not None else (headers or {})
+        conn.request(method, path, body=payload, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        ctype = resp.getheader("Content-Type", "")
+        return resp.status, json.loads(data) if ctype.startswith("application/json") else data.decode()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def server(store, tmp_path):
+    """Start `vecclf serve` with 2 workers on a free port; yield (port, process); stop it."""
+    port = free_port()
+    env = {**os.environ, "VECCLF_POLL_INTERVAL": "0.3", "VECCLF_ADMIN_TOKEN": TOKEN, "VECCLF_ACCESS_LOG": "0",
+           "VECCLF_LOG_LEVEL": "WARNING"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("VECCLF_RUNTIME_DIR", None)
+    log = open(tmp_path / "server.log", "wb")
+    proc = subprocess.Popen(vecclf_command() + ["serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port),
+                                                "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if call(port, "GET", "/readyz", timeout=2)[0] == 200:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+    if proc.poll() is not None:
+        log.close()
+        pytest.fail("server did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
+    yield port, proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    log.close()
+
+
+def test_gunicorn_serves_the_contract(server):
+    """The real server answers health, models, predict, docs and metrics."""
+    port, _ = server
+    assert call(port, "GET", "/healthz") == (200, {"status": "ok"})
+    status, body = call(port, "POST", "/v1/models/sentiment/predict", {"texts": ["A great and wonderful film!"]})
+    assert status == 200 and body["predictions"][0]["label"] == "pos"
+    status, body = call(port, "POST", "/v1/models/sentiment/predict", {"texts": "not a list"})
+    assert status == 400 and body["error"]["code"] == "invalid_texts"
+    assert call(port, "GET", "/openapi.json")[0] == 200
+    assert [m["name"] for m in call(port, "GET", "/v1/models")[1]["models"]] == ["mood", "sentiment"]
+
+
+def test_promotion_under_load_drops_no_request(server, store):
+    """Requests from 4 clients while v2 is promoted: zero failures, then v2 everywhere, metrics summed over workers."""
+    port, _ = server
+    results, stop = [], threading.Event()
+
+    def client():
+        while not stop.is_set():
+            try:
+                status, body = call(port, "POST", "/v1/models/sentiment/predict", {"texts": ["good film", "bad plot"]})
+                results.append((time.monotonic(), status, body.get("version") if isinstance(body, dict) else None))
+            except OSError as exc:
+                results.append((time.monotonic(), repr(exc), None))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    promoted_at = time.monotonic()
+    ModelRegistry(store).promote("sentiment", "v2")
+    time.sleep(2.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    failures = [r for r in results if r[1] != 200]
+    assert not failures, failures[:5]
+    assert {v for _, _, v in results} == {"v1", "v2"}
+    late = [v for at, _, v in results if at > promoted_at + 1.0]
+    assert late and set(late) == {"v2"}
+    metrics = call(port, "GET", "/metrics")[1]
+    served = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                 if line.startswith("vecclf_http_requests_total{") and 'endpoint="api.predict"' in line)
+    assert served == len(results)
+    assert 'vecclf_model_version_info{model="sentiment",version="v2"} 1.0' in metrics
+
+
+def test_admin_reload_reaches_every_worker(server, store):
+    """An admin reload taken by one worker is followed by the others within a second."""
+    port, _ = server
+    ModelRegistry(store).promote("sentiment", "v2")
+    status, body = call(port, "POST", "/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200 and body["models"]["sentiment"]["version"] == "v2"
+    time.sleep(1.0)
+    versions = {call(port, "POST", "/v1/models/sentiment/predict", {"texts": ["x"]})[1]["version"] for _ in range(20)}
+    assert versions == {"v2"}
+
+
+def test_sigterm_stops_cleanly(server):
+    """SIGTERM ends the master and workers with exit code 0."""
+    _, proc = server
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+
+
+def test_gunicorn_config_reads_the_environment(monkeypatch, tmp_path):
+    """gunicorn.conf.py takes workers, timeouts and bind from VECCLF_*, and preloads."""
+    import runpy
+
+    monkeypatch.setenv("VECCLF_WORKERS", "3")
+    monkeypatch.setenv("VECCLF_TIMEOUT", "45")
+    monkeypatch.setenv("VECCLF_PORT", "8123")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prom"))
+    monkeypatch.setenv("VECCLF_RUNTIME_DIR", str(tmp_path / "run"))
+    (tmp_path / "prom").mkdir()
+    (tmp_path / "prom" / "counter_1.db").write_bytes(b"stale")
+    conf = runpy.run_path(str(CONF))
+    assert (conf["workers"], conf["timeout"], conf["bind"], conf["preload_app"]) == (3, 45, ["127.0.0.1:8123"], True)
+    assert conf["wsgi_app"] == "service.wsgi:app"
+    assert not (tmp_path / "prom" / "counter_1.db").exists()  # stale samples of an earlier run are dropped
+    assert gunicorn_argv()[-1] == str(CONF)
