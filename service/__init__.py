@@ -12,7 +12,6 @@ builds it from ``VECCLF_*`` variables for gunicorn. Quickstart::
 
 from __future__ import annotations
 
-
 from flask import Flask
 
 from service.config import Config

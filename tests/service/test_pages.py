@@ -1,0 +1,125 @@
+"""The playground driven in headless Chromium: type a text, see every model's prediction.
+
+Skips only when no Chromium binary is installed (CI installs Debian's).
+Set VECCLF_PLAYGROUND_SCREENSHOT=path to keep the screenshot it takes.
+"""
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+from werkzeug.serving import make_server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser")) if p), None)
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1000,720", "--remote-debugging-port=0"]
+
+
+class Page:
+    """A minimal Chrome DevTools Protocol session on one page."""
+
+    def __init__(self, ws_url: str):
+        websocket = pytest.importorskip("websocket")
+        self.ws = websocket.create_connection(ws_url, timeout=20)
+        self.ids = itertools.count(1)
+
+    def send(self, method: str, **params):
+        msg_id = next(self.ids)
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(msg["error"])
+                return msg.get("result", {})
+
+    def eval(self, expression: str):
+        return self.send("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.eval(expression)
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {expression}")
+
+
+@pytest.fixture
+def live_url(app):
+    """Serve the app on a free loopback port in a thread; yield its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def page(live_url, tmp_path):
+    """Start headless Chromium on the playground; yield a DevTools page session."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    profile = tmp_path / "profile"
+    proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"{live_url}/"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not port_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+        target = next(t for t in targets if t["type"] == "page")
+        session = Page(target["webSocketDebuggerUrl"])
+        session.wait_for("document.readyState === 'complete' && !!document.getElementById('go')")
+        yield session
+        session.ws.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_playground_shows_every_models_prediction(page, tmp_path):
+    """Typing a text and pressing Classify renders a card per model with its label and score bars."""
+    page.eval("document.getElementById('text').focus()")
+    page.send("Input.insertText", text="A great and wonderful film!")
+    assert page.eval("document.getElementById('text').value") == "A great and wonderful film!"
+    page.eval("document.getElementById('go').click()")
+    page.wait_for("document.querySelectorAll('#results .card .label').length === 2")
+    cards = page.eval("""Array.from(document.querySelectorAll('#results .card')).map(c => ({
+        model: c.dataset.model, label: c.querySelector('.label').textContent,
+        version: c.querySelector('.version').textContent, scores: c.querySelectorAll('.row').length}))""")
+    assert sorted(c["model"] for c in cards) == ["mood", "sentiment"]
+    assert {c["label"] for c in cards} == {"pos"}
+    assert all(c["scores"] == 2 and c["version"] == "version v1" for c in cards)
+    png = base64.b64decode(page.send("Page.captureScreenshot", format="png")["data"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    keep = os.environ.get("VECCLF_PLAYGROUND_SCREENSHOT")
+    (tmp_path / "playground.png").write_bytes(png)
+    if keep:
+        with open(keep, "wb") as fh:
+            fh.write(png)
+
+
+def test_playground_shows_an_error_message(page):
+    """An over-long text shows the API's error message in the card, not a blank page."""
+    page.eval("document.getElementById('text').value = 'x'.repeat(3000)")
+    page.eval("document.getElementById('go').click()")
+    page.wait_for("document.querySelectorAll('#results .error').length === 2")
+    assert "limit is 2000" in page.eval("document.querySelector('#results .error').textContent")
