@@ -186,3 +186,33 @@ def trained(tiny_vectors, sentiment_csv):
     store, _, _ = tiny_vectors
     report = train(store=str(store), name="demo", data=str(sentiment_csv), vectors="tiny", features="mean", seed=0)
     return store, report
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SENTENCES = REPO_ROOT.parent / "shared" / "data" / "sentences"
+
+
+@pytest.fixture(scope="session")
+def default_store(tmp_path_factory) -> Path:
+    """Install the real bundled GloVe 6B 50d with `vecclf vectors default` once per session; return the store."""
+    from training.cli import main
+
+    store = tmp_path_factory.mktemp("default-store")
+    assert main(["vectors", "default", "--store", str(store)]) == 0
+    return store
+
+
+def sentences_csv(name: str, out: Path) -> Path:
+    """Convert a `<label> <text>` file from ../shared/data/sentences to CSV (skip the test when absent)."""
+    src = SENTENCES / name
+    if not src.is_file():
+        pytest.skip(f"{src} is not available")
+    from training.data import decode_bytes
+
+    text, _ = decode_bytes(src.read_bytes())
+    rows = []
+    for line in text.splitlines():
+        label, _, sentence = line.strip().partition(" ")
+        if sentence:
+            rows.append({"text": sentence, "label": label})
+    return write_csv(out, rows)

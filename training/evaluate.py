@@ -21,6 +21,18 @@ def check_known_labels(dataset: Dataset, classes, column: str) -> None:
                 )
 
 
+def check_label_kind(dataset: Dataset, multilabel: bool, column: str) -> None:
+    """Raise DataError when multi-label rows meet a single-label model."""
+    if multilabel or not dataset.multilabel:
+        return
+    for row, lab in zip(dataset.rows, dataset.labels or []):
+        if len(lab) > 1:
+            raise DataError(
+                f"{dataset.path}: row {row}: column {column!r} holds several labels ({'|'.join(lab)}), "
+                f"but the model was trained with one label per text"
+            )
+
+
 def metrics(y_true, y_pred, classes, multilabel: bool = False) -> dict:
     """Return a JSON-ready metrics dict for true and predicted labels."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
@@ -58,8 +70,11 @@ def metrics(y_true, y_pred, classes, multilabel: bool = False) -> dict:
 def evaluate_model(model, dataset: Dataset, label_column: str = "label") -> dict:
     """Score ``model`` on a labelled dataset (labels must be known to the model)."""
     check_known_labels(dataset, model.classes_, label_column)
+    check_label_kind(dataset, model.multilabel_, label_column)
     pred = model.predict(dataset.texts)
     truth = dataset.labels
+    if dataset.multilabel and not model.multilabel_:
+        truth = [lab[0] for lab in truth]  # every row holds one label (checked above)
     if model.multilabel_:
         truth = [lab if isinstance(lab, tuple) else (lab,) for lab in truth]
     return metrics(truth, list(pred), model.classes_, model.multilabel_)

@@ -13,7 +13,7 @@ import numpy as np
 
 from training.data import Dataset, read_dataset
 from training.errors import DataError
-from training.evaluate import check_known_labels, evaluate_model, metrics
+from training.evaluate import check_known_labels, check_label_kind, evaluate_model, metrics
 from training.model import TextModel
 from training.registry import ModelRegistry
 from training.vectors.store import open_store
@@ -120,6 +120,7 @@ def train(
     if test is not None:
         test_ds = read_dataset(test, text_column=text_column, label_column=label_column, fmt=data_format)
         check_known_labels(test_ds, ds.classes(), label_column)
+        check_label_kind(test_ds, ds.multilabel, label_column)
         train_ds = ds
     elif cv is not None:
         train_ds = ds

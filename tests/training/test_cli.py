@@ -266,6 +266,8 @@ BAD_EVAL = [
     ("missing_column", lambda d: _write(d / "ev.csv", "text,stars\ngood,pos\n"), ["ev.csv", "column 'label'"]),
     ("empty_file", lambda d: _write(d / "ev.csv", "\n"), ["ev.csv", "empty"]),
     ("ragged_row", lambda d: _write(d / "ev.csv", "text,label\ngood\n"), ["ev.csv", "row 2"]),
+    ("several_labels", lambda d: _write(d / "ev.csv", "text,label\ngood,pos\nbad,pos|neg\n"),
+     ["ev.csv", "row 3", "column 'label' holds several labels (pos|neg)"]),
 ]
 
 
@@ -310,3 +312,21 @@ def _assert_one_line_error(code, out, err, expected):
 def _no_version(store, name):
     folder = store / name
     return not folder.exists() or list(folder.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sst2_with_default_vectors(default_store, cli, tmp_path):
+    """Done-when check: default vectors, train on SST-2 with --test, evaluate agrees, accuracy above 0.7."""
+    from tests.conftest import sentences_csv
+
+    train_csv = sentences_csv("stsa.binary.train", tmp_path / "sst2-train.csv")
+    test_csv = sentences_csv("stsa.binary.test", tmp_path / "sst2-test.csv")
+    code, out, err = cli("train", "--name", "sst2", "--data", train_csv, "--test", test_csv, "--features", "mean",
+                         "--store", default_store)
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["n_train"], report["n_test"]) == (6920, 1821)
+    assert report["metrics"]["accuracy"] > 0.7
+    code, out, err = cli("evaluate", "--name", "sst2", "--data", test_csv, "--store", default_store)
+    assert code == 0, err
+    assert json.loads(out)["metrics"] == report["metrics"]
