@@ -10,6 +10,7 @@ Run: ``gunicorn -c service/gunicorn.conf.py`` (settings come from ``VECCLF_*``).
 - Prometheus multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` is set here,
   before anything imports prometheus_client; a folder given by the caller is
   emptied of stale samples first, one made here is removed on exit.
+- BLAS libraries get one thread per worker (requests do tiny matrix products).
 - ``VECCLF_RUNTIME_DIR`` (made here if unset) lets the worker that takes an
   admin reload tell its siblings.
 """
@@ -19,6 +20,11 @@ import glob
 import os
 import shutil
 import tempfile
+
+# One BLAS thread per worker: requests do tiny matrix products, and idle BLAS threads
+# spinning in every worker would take the cores the workers need.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 _made = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR") or not os.environ.get("VECCLF_RUNTIME_DIR"):

@@ -1,0 +1,315 @@
+"""Load-test the HTTP service on loopback and write the results to docs/benchmarks.md.
+
+Starts the real server (``vecclf serve``, gunicorn with service/gunicorn.conf.py)
+on GloVe 6B 50d and a sentiment model trained on SST-2, then measures, in one
+run and with the same gunicorn settings:
+
+- ``/healthz`` requests/s, single-text predict requests/s, their ratio, p50/p99;
+- 100-text batch predict texts/s;
+- failed requests under load while a new version is promoted mid-run;
+- total PSS (master + workers, from /proc/<pid>/smaps_rollup) with 1 and 4 workers.
+
+The load generator is a few Python processes sending requests over loopback
+sockets; every phase is bounded in time and the script stops by itself.
+Reproduce with::
+
+    python benchmarks/serve.py            # ~2 minutes; --seconds/--promotion-seconds to change
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- serve:start -->", "<!-- serve:end -->"
+SST = ROOT.parent / "shared" / "data" / "sentences" / "stsa.binary.train"
+SST_TEST = ROOT.parent / "shared" / "data" / "sentences" / "stsa.binary.test"
+
+
+# ---------------------------------------------------------------- setup
+def sentences(path: Path, limit: int | None = None) -> list[tuple[str, str]]:
+    """Return (label, text) pairs of a `<label> <text>` file."""
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            label, _, text = line.strip().partition(" ")
+            if text:
+                out.append(("pos" if label == "1" else "neg", text))
+    return out[:limit] if limit else out
+
+
+def prepare_store(store: Path) -> tuple[str, str]:
+    """Install GloVe, train sentiment v1 (current) and a fresh unpromoted version; return (current, candidate)."""
+    from training.registry import ModelRegistry
+    from training.train import train
+    from training.vectors.default import DEFAULT_NAME, install_default
+    from training.vectors.store import list_stores
+
+    store.mkdir(parents=True, exist_ok=True)
+    if DEFAULT_NAME not in {m["name"] for m in list_stores(store)}:
+        install_default(str(store))
+    data = store / "sst-train.csv"
+    if not data.exists():
+        rows = sentences(SST) if SST.exists() else None
+        if rows is None:
+            from training.quickstart import sentiment_rows
+
+            rows = [(r["label"], r["text"]) for r in sentiment_rows()]
+        with open(data, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["text", "label"])
+            writer.writerows((t, lab) for lab, t in rows)
+    reg = ModelRegistry(store)
+    if "sentiment" not in reg.models():
+        train(store=str(store), name="sentiment", data=str(data), vectors=DEFAULT_NAME, features="mean", test_size=0.2,
+              seed=0, promote=True)
+    current = reg.current("sentiment")
+    report = train(store=str(store), name="sentiment", data=str(data), vectors=DEFAULT_NAME, features="mean",
+                   test_size=0.2, seed=int(time.time()) % 1000, C=0.5, promote=False)
+    return current, report["version"]
+
+
+def texts_for_load() -> list[str]:
+    """Return real review sentences to send."""
+    if SST_TEST.exists():
+        return [t for _, t in sentences(SST_TEST, 2000)]
+    return ["a gripping, beautifully shot film", "dull and far too long", "the plot is thin but the actors are great"]
+
+
+# ---------------------------------------------------------------- server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(store: Path, workers: int, log_path: Path) -> tuple[subprocess.Popen, int]:
+    """Start `vecclf serve` and wait until /readyz answers 200."""
+    port = free_port()
+    env = {**os.environ, "VECCLF_LOG_LEVEL": "INFO", "VECCLF_POLL_INTERVAL": "1"}
+    for key in ("PROMETHEUS_MULTIPROC_DIR", "VECCLF_RUNTIME_DIR"):
+        env.pop(key, None)
+    vecclf = Path(sys.executable).with_name("vecclf")
+    cmd = [str(vecclf)] if vecclf.exists() else [sys.executable, "-m", "training.cli"]
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(cmd + ["serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port),
+                                   "--workers", str(workers)], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early; see {log_path}")
+        try:
+            if request(port, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 200:
+                return proc, port
+        except OSError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"server not ready after 120 s; see {log_path}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def pss_kib(pid: int) -> int:
+    """Return the total PSS (KiB) of ``pid`` and its children."""
+    pids = [pid]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    total = 0
+    for p in pids:
+        try:
+            m = re.search(r"^Pss:\s+(\d+) kB", Path(f"/proc/{p}/smaps_rollup").read_text(), re.M)
+            total += int(m.group(1)) if m else 0
+        except OSError:
+            pass
+    return total
+
+
+# ---------------------------------------------------------------- load
+def http_post(path: str, body: dict) -> bytes:
+    data = json.dumps(body).encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode() + data
+
+
+def request(port: int, payload: bytes) -> tuple[int, bytes]:
+    """Send one request on a new connection; return (status, raw response)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(payload)
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    raw = b"".join(chunks)
+    return int(raw[9:12]), raw
+
+
+def _client(port: int, payloads: list[bytes], seconds: float, out) -> None:
+    latencies, failures, versions, i = [], 0, {}, 0
+    end = time.perf_counter() + seconds
+    while (now := time.perf_counter()) < end:
+        payload = payloads[i % len(payloads)]
+        i += 1
+        try:
+            status, raw = request(port, payload)
+        except OSError:
+            failures += 1
+            continue
+        latencies.append(time.perf_counter() - now)
+        if status != 200:
+            failures += 1
+        m = re.search(rb'"version":"(v\d+)"', raw)
+        if m:
+            versions[m.group(1).decode()] = versions.get(m.group(1).decode(), 0) + 1
+    out.put((latencies, failures, versions))
+
+
+def load(port: int, payloads: list[bytes], seconds: float, clients: int, during=None) -> dict:
+    """Run ``clients`` processes for ``seconds``; call ``during()`` halfway; return rps, latencies, failures."""
+    queue = mp.Queue()
+    procs = [mp.Process(target=_client, args=(port, payloads[k::clients] or payloads, seconds, queue))
+             for k in range(clients)]
+    started = time.perf_counter()
+    for p in procs:
+        p.start()
+    if during is not None:
+        time.sleep(seconds / 2)
+        during()
+    results = [queue.get(timeout=seconds + 60) for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = max(time.perf_counter() - started, seconds)
+    lat = sorted(x for r in results for x in r[0])
+    versions: dict[str, int] = {}
+    for r in results:
+        for v, n in r[2].items():
+            versions[v] = versions.get(v, 0) + n
+    ok = len(lat) - 0
+    pct = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan"))
+    return {"requests": ok, "failures": sum(r[1] for r in results), "rps": ok / elapsed, "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99), "versions": versions}
+
+
+# ---------------------------------------------------------------- report
+def write_section(table: str) -> None:
+    """Replace the text between the serve markers of docs/benchmarks.md (create it if missing)."""
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    text = DOC.read_text("utf-8") if DOC.exists() else "# Benchmarks\n"
+    block = f"{START}\n{table}\n{END}"
+    if START in text and END in text and text.index(START) < text.index(END):
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOC.write_text(text, "utf-8")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", default=os.path.join(tempfile.gettempdir(), "vecclf-bench-serve"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4, help="load generator processes")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each throughput phase")
+    parser.add_argument("--promotion-seconds", type=float, default=30.0)
+    parser.add_argument("--no-write", action="store_true", help="print the table only")
+    args = parser.parse_args(argv)
+
+    store = Path(args.store)
+    log_path = store / "server.log"
+    print(f"preparing {store} (GloVe 6B 50d, sentiment on SST-2)...", file=sys.stderr)
+    current, candidate = prepare_store(store)
+    texts = texts_for_load()
+    single = [http_post("/v1/models/sentiment/predict", {"texts": [t]}) for t in texts[:500]]
+    batches = [http_post("/v1/models/sentiment/predict", {"texts": texts[k:k + 100]}) for k in range(0, 1000, 100)]
+    health = [b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"]
+
+    from training.registry import ModelRegistry
+
+    reg = ModelRegistry(store)
+    proc, port = start_server(store, args.workers, log_path)
+    try:
+        load(port, single, 2, args.clients)  # warm-up
+        hz = load(port, health, args.seconds, args.clients)
+        one = load(port, single, args.seconds, args.clients)
+        batch = load(port, batches, args.seconds, args.clients)
+        promo = load(port, single, args.promotion_seconds, args.clients,
+                     during=lambda: reg.promote("sentiment", candidate))
+    finally:
+        stop_server(proc)
+        reg.promote("sentiment", current)  # leave the store as found for the next run
+    pss = {}
+    for n in (1, 4):
+        proc, port = start_server(store, n, log_path)
+        try:
+            load(port, single + batches, 4, 2)  # touch the vectors and code paths in every worker
+            time.sleep(0.5)
+            pss[n] = pss_kib(proc.pid)
+        finally:
+            stop_server(proc)
+
+    ratio = one["rps"] / hz["rps"]
+    texts_per_s = batch["rps"] * 100
+    pss_ratio = pss[4] / pss[1]
+    rows = [
+        ("`/healthz` requests/s", f"{hz['rps']:,.0f}", ""),
+        ("single-text predict requests/s", f"{one['rps']:,.0f}", ""),
+        ("predict / healthz throughput", f"{ratio:.0%}", "≥ 70%"),
+        ("single-text predict p50 / p99 latency", f"{one['p50_ms']:.1f} / {one['p99_ms']:.1f} ms",
+         f"p99 ≤ 5 × p50 (is {one['p99_ms'] / one['p50_ms']:.1f}×)"),
+        ("100-text batch predict texts/s", f"{texts_per_s:,.0f}", "≥ 20,000"),
+        (f"failed requests in {args.promotion_seconds:.0f} s of load, promotion at half time",
+         f"{promo['failures']} of {promo['requests'] + promo['failures']:,}",
+         f"0 (versions answered: {', '.join(f'{v}: {n:,}' for v, n in sorted(promo['versions'].items()))})"),
+        ("total PSS, 1 worker / 4 workers", f"{pss[1] / 1024:.0f} / {pss[4] / 1024:.0f} MiB", f"4 ≤ 1.5 × 1 (is {pss_ratio:.2f}×)"),
+    ]
+    load_avg = os.getloadavg()[0]
+    table = "\n".join([
+        "## HTTP service",
+        "",
+        f"`python benchmarks/serve.py` on {dt.date.today().isoformat()}: gunicorn `--workers {args.workers}` (sync, "
+        f"preload), {args.clients} load-generator processes on the same {os.cpu_count()}-core machine over loopback, "
+        f"GloVe 6B 50d + logistic regression trained on SST-2, Python {platform.python_version()}; "
+        f"{args.seconds:.0f} s per throughput phase; 1-minute load average at the end {load_avg:.1f}.",
+        "",
+        "| measure | result | target |",
+        "|---|---|---|",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
+    ])
+    print(table)
+    if not args.no_write:
+        write_section(table)
+        print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
