@@ -224,3 +224,19 @@ def test_broken_file_is_refused_and_leaves_nothing(make, message, vector_files, 
     assert message in text and str(path) in text and "\n" not in text
     assert store_leftovers(store_dir) == []
     assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("body", [
+    "a 0.5 -1.0\nb 2.0 0.25\n\n",
+    "a 0.5 -1.0\n\nb 2.0 0.25\n",
+    "a 0.5 -1.0\r\nb 2.0 0.25\r\n",
+    "a 0.5 -1.0\nb 2.0 0.25",
+])
+def test_glove_tolerates_blank_lines_and_line_endings(body, store_dir, tmp_path):
+    """Blank lines, CRLF endings and a missing final newline do not break a GloVe import."""
+    path = tmp_path / "g.txt"
+    path.write_bytes(body.encode())
+    m = import_vectors(path, store_dir, "g", fmt="glove")
+    store = VectorStore(store_dir / "vectors" / "g")
+    assert m["size"] == 2 and store.words == ["a", "b"]
+    np.testing.assert_array_equal(store.lookup("b"), np.array([2.0, 0.25], dtype=np.float32))
