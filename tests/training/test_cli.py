@@ -330,3 +330,30 @@ def test_sst2_with_default_vectors(default_store, cli, tmp_path):
     code, out, err = cli("evaluate", "--name", "sst2", "--data", test_csv, "--store", default_store)
     assert code == 0, err
     assert json.loads(out)["metrics"] == report["metrics"]
+
+
+def test_latin1_and_fasttext_data_train(run, tmp_path):
+    """A Latin-1 CSV and a fastText-format file both train; the report names the encoding used."""
+    texts, labels = make_corpus(60)
+    body = "text,label\n" + "".join(f"{t} café,{l}\n" for t, l in zip(texts, labels))
+    (tmp_path / "l1.csv").write_bytes(body.encode("latin-1"))
+    code, out, err = run("train", "--name", "l1", "--data", tmp_path / "l1.csv", "--vectors", "tiny",
+                         "--features", "mean")
+    assert code == 0, err
+    assert json.loads(out)["encoding"] == "cp1252"
+    (tmp_path / "ft.txt").write_text("".join(f"__label__{l} {t}\n" for t, l in zip(texts, labels)), encoding="utf-8")
+    code, out, err = run("train", "--name", "ft", "--data", tmp_path / "ft.txt", "--vectors", "tiny",
+                         "--features", "mean")
+    assert code == 0, err
+    assert json.loads(out)["metrics"]["accuracy"] > 0.9
+
+
+def test_predict_reads_stdin(run, data, monkeypatch):
+    """Without texts or --input, predict classifies one text per stdin line."""
+    import io
+
+    _train(run, data)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a great film\n\nawful and boring\n"))
+    code, out, err = run("predict", "--name", "m")
+    assert code == 0, err
+    assert [json.loads(line)["label"] for line in out.splitlines()] == ["pos", "neg"]
