@@ -327,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("VECCLF_LOG_LEVEL", "INFO").upper(), logging.INFO)
+    # Progress logs go to a person's terminal; scripts reading stderr get only errors unless they ask.
+    default_level = "INFO" if sys.stderr.isatty() else "WARNING"
+    level_name = os.environ.get("VECCLF_LOG_LEVEL", default_level).upper()
+    level = logging.DEBUG if args.verbose else getattr(logging, level_name, logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return args.func(args)
