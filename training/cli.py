@@ -128,13 +128,13 @@ def cmd_embed(args) -> int:
     import numpy as np
 
     from training.data import read_dataset
-    from training.embed import DocumentEmbedder
-    from training.vectors.store import store_path
+    from training.pooling import embed_texts
+    from training.vectors.store import open_store
 
     texts = read_dataset(args.input, text_column=args.text_column, label_column=None, fmt=args.format,
                          require_labels=False).texts
-    emb = DocumentEmbedder(vectors=str(store_path(_store(args), args.vectors)), store=_store(args), pooling=args.pooling)
-    matrix = emb.fit(texts).transform(texts)
+    # mean/meanmax skip scikit-learn (seconds of imports); sif/tfidf fit through DocumentEmbedder.
+    matrix = embed_texts(open_store(_store(args), args.vectors), texts, pooling=args.pooling)
     out = os.path.abspath(args.output)
     tmp = f"{out}.tmp-{os.getpid()}.npy"
     try:

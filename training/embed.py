@@ -24,24 +24,24 @@ Documents with no known word (``empty=``): ``"zeros"`` (default) gives the
 zero vector, ``"error"`` raises :class:`~training.errors.DataError` naming the
 first such document.
 
-All pooling is vectorized: documents are flattened into one row-index array
-and pooled with a sparse matrix product; the only per-word Python work is
-tokenizing and the dictionary lookup done by ``map`` in C.
+All pooling is vectorized (see :mod:`training.pooling`): documents are
+flattened into one row-index array, large batches are tokenized with
+vectorized byte rules and their distinct tokens looked up in the store's array
+index, and the vectors are summed per document in bounded chunks.
 """
 
 from __future__ import annotations
 
 import os
-from itertools import repeat
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from training.errors import DataError
+from training.pooling import TokenRows, as_text_list, pool, token_rows
 from training.vectors.store import VectorStore, open_store
-from training.vectors.subword import oov_vector
+
+__all__ = ["DocumentEmbedder", "TokenRows", "as_text_list", "token_rows", "default_store_dir"]
 
 POOLINGS = ("mean", "sif", "tfidf", "meanmax")
 OOV_POLICIES = ("ignore", "subword")
@@ -52,45 +52,6 @@ SIF_A = 1e-3
 def default_store_dir() -> str:
     """Return the model store folder from ``VECCLF_STORE`` (default ``./models``)."""
     return os.environ.get("VECCLF_STORE", "models")
-
-
-def as_text_list(X) -> list[str]:
-    """Return ``X`` (a list, array or Series of strings) as a list of str."""
-    if isinstance(X, str):
-        raise DataError("expected a list of texts, got a single string")
-    texts = list(X)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise DataError(f"text {i} is {type(t).__name__}, not a string")
-    return texts
-
-
-class TokenRows:
-    """Documents as flat vector-row indices plus per-document offsets."""
-
-    __slots__ = ("rows", "offsets", "oov_words", "oov_offsets")
-
-    def __init__(self, rows, offsets, oov_words, oov_offsets):
-        self.rows = rows
-        self.offsets = offsets
-        self.oov_words = oov_words
-        self.oov_offsets = oov_offsets
-
-
-def token_rows(store: VectorStore, texts: list[str], keep_oov: bool = False) -> TokenRows:
-    """Tokenize ``texts`` and map every token to its vector row (-1 if none)."""
-    docs = store.tokenizer.many(texts)
-    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    flat = [tok for doc in docs for tok in doc]
-    rows = np.fromiter(map(store.index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
-    oov_words, oov_offsets = None, None
-    if keep_oov:
-        missing = np.flatnonzero(rows < 0)
-        oov_words = [flat[i] for i in missing]
-        oov_offsets = missing
-    return TokenRows(rows, offsets, oov_words, oov_offsets)
 
 
 class DocumentEmbedder(TransformerMixin, BaseEstimator):
@@ -198,39 +159,8 @@ class DocumentEmbedder(TransformerMixin, BaseEstimator):
         return np.ones(len(rows), dtype=np.float32)
 
     def _pool(self, store: VectorStore, texts: list[str]) -> np.ndarray:
-        use_subword = self.oov == "subword" and store.ngrams is not None
-        tr = token_rows(store, texts, keep_oov=use_subword)
-        n_docs = len(texts)
-        doc_ids = np.repeat(np.arange(n_docs), np.diff(tr.offsets))
-        known = tr.rows >= 0
-        rows = tr.rows[known]
-        docs = doc_ids[known]
-        uniq, inverse = np.unique(rows, return_inverse=True)
-        table = np.asarray(store.vectors[uniq], dtype=np.float32)
-        weights = self._weights(store, uniq)[inverse]
-        if use_subword and tr.oov_words:
-            extra = [oov_vector(store.ngrams, w, store.minn, store.maxn) for w in tr.oov_words]
-            ok = [i for i, v in enumerate(extra) if v is not None]
-            if ok:
-                base = len(table)
-                table = np.vstack([table, np.stack([extra[i] for i in ok])])
-                inverse = np.concatenate([inverse, base + np.arange(len(ok))])
-                docs = np.concatenate([docs, doc_ids[tr.oov_offsets[ok]]])
-                unseen = self._weights(store, np.full(len(ok), store.size - 1))
-                weights = np.concatenate([weights, unseen])
-        counts = np.bincount(docs, weights=weights, minlength=n_docs)
-        if self.empty == "error" and (counts == 0).any():
-            first = int(np.flatnonzero(counts == 0)[0])
-            raise DataError(f"text {first} has no word with a vector ({texts[first][:60]!r})")
-        scale = np.divide(weights, counts[docs], out=np.zeros_like(weights, dtype=np.float64), where=counts[docs] > 0)
-        pool = sp.csr_matrix((scale.astype(np.float32), (docs, inverse)), shape=(n_docs, len(table)))
-        mean = np.asarray(pool @ table, dtype=np.float32) if len(table) else np.zeros((n_docs, store.dim), np.float32)
-        if self.pooling != "meanmax":
-            return mean
-        maxed = np.zeros((n_docs, store.dim), dtype=np.float32)
-        if len(docs):
-            order = np.argsort(docs, kind="stable")
-            sorted_docs = docs[order]
-            starts = np.flatnonzero(np.r_[True, sorted_docs[1:] != sorted_docs[:-1]])
-            maxed[sorted_docs[starts]] = np.maximum.reduceat(table[inverse[order]], starts, axis=0)
-        return np.hstack([mean, maxed])
+        weights = None
+        if self.pooling in ("sif", "tfidf"):
+            def weights(rows):
+                return self._weights(store, rows)
+        return pool(store, texts, pooling=self.pooling, oov=self.oov, empty=self.empty, weights=weights)

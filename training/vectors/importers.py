@@ -13,8 +13,10 @@ gensim          gensim ``KeyedVectors.save`` files (read with a restricted
                 unpickler that only builds gensim/numpy objects)
 =============== ==========================================================
 
-Text and word2vec binary files are streamed straight into the memory-mapped
-output matrix, so a multi-GB file needs about one output matrix of memory.
+Text and word2vec binary files are streamed block by block into the output
+``.npy`` with plain writes (never through a memory map), so importing a
+multi-GB file needs memory for one block plus the vocabulary, not for the
+matrix.
 ``.gz`` files are read transparently. Any malformed or truncated input raises
 :class:`VectorFormatError` naming the file and line/entry; nothing is kept.
 """
@@ -22,7 +24,6 @@ output matrix, so a multi-GB file needs about one output matrix of memory.
 from __future__ import annotations
 
 import gzip
-import io
 import logging
 import os
 import struct
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from training.errors import VectorFormatError
+from training.vectors.store import VECTORS_FILE
 from training.vectors.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 FORMATS = ("word2vec-bin", "word2vec-text", "glove", "fasttext-bin", "fasttext-vec", "gensim")
 FASTTEXT_MAGIC = 793712314
 _CHUNK_LINES = 20000
+_READ_BYTES = 1 << 22
+_MAX_WORD_BYTES = 10000
 
 
 def _open(path: Path):
@@ -85,6 +89,42 @@ def detect_format(path: str | os.PathLike) -> str:
             return "word2vec-bin"
         return "fasttext-vec" if ".vec" in path.suffixes else "word2vec-text"
     return "glove"
+
+
+class _RowSink:
+    """Append float32 row blocks to the store's matrix file with plain writes.
+
+    Writing through the memory map would make every written page count in the
+    importer's RSS; ``pwrite`` goes through the page cache instead, so memory
+    stays at one block whatever the matrix size. Each block is checked for
+    non-finite values (after the dtype cast) before it is written.
+    """
+
+    def __init__(self, writer: StoreWriter, size: int, dim: int, dtype: str, src: Path):
+        matrix = writer.matrix(size, dim, dtype)  # creates the .npy file with its header
+        self.offset = int(matrix.offset)
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = dim * self.dtype.itemsize
+        self.src = src
+        self.rows = 0
+        self.fd = os.open(writer.tmp / VECTORS_FILE, os.O_WRONLY)
+
+    def write(self, block: np.ndarray) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as inf, refused below
+            out = np.ascontiguousarray(np.asarray(block, dtype=np.float32).astype(self.dtype, copy=False))
+        if not np.isfinite(out).all():
+            raise VectorFormatError(f"{self.src}: contains values that are not finite (nan/inf) or overflow {self.dtype}")
+        data = memoryview(out).cast("B")
+        at = self.offset + self.rows * self.row_bytes
+        while len(data):
+            done = os.pwrite(self.fd, data, at)
+            data, at = data[done:], at + done
+        self.rows += len(out)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _casing(words: list[str], casing: str) -> bool:
@@ -202,7 +242,7 @@ def _read_text(src: Path, writer: StoreWriter, limit: int | None, dtype: str, he
             dim = len(numbers)
             fh.seek(0)
         size = min(count, limit) if limit else count
-        matrix = writer.matrix(size, dim, dtype)
+        sink = _RowSink(writer, size, dim, dtype, src)
         words: list[str] = []
         bar = _progress(total_bytes, f"import {src.name}")
         row = 0
@@ -228,17 +268,16 @@ def _read_text(src: Path, writer: StoreWriter, limit: int | None, dtype: str, he
                 except ValueError as exc:
                     bad = _first_bad_line(raws, src, dim)
                     raise VectorFormatError(f"{src}: line {bad}: a vector value is not a number") from exc
-                matrix[row : row + len(raws)] = block.reshape(len(raws), dim).astype(np.float32)
+                sink.write(block.reshape(len(raws), dim))
                 row += len(raws)
                 bar.update(sum(len(r) for _, r in raws))
         except (OSError, EOFError) as exc:
             raise VectorFormatError(f"{src}: cannot read after line {lineno} ({exc})") from exc
         finally:
             bar.close()
+            sink.close()
     if row < size:
         raise VectorFormatError(f"{src}: truncated: expected {size} vectors, found {row}")
-    if not np.isfinite(matrix).all():
-        raise VectorFormatError(f"{src}: contains values that are not finite (nan/inf) or overflow {dtype}")
     return words
 
 
@@ -252,52 +291,62 @@ def _first_bad_line(raws, src: Path, dim: int) -> int:
 
 
 def _read_word2vec_bin(src: Path, writer: StoreWriter, limit: int | None, dtype: str) -> list[str]:
-    """Stream a word2vec binary file into the writer's matrix."""
-    with _open(src) as raw_fh:
-        fh = io.BufferedReader(raw_fh, buffer_size=1 << 20) if not isinstance(raw_fh, io.BufferedReader) else raw_fh
+    """Stream a word2vec binary file into the writer's matrix, reading it in large blocks."""
+    with _open(src) as fh:
         count, dim = _parse_header(fh.readline(), src)
         size = min(count, limit) if limit else count
-        matrix = writer.matrix(size, dim, dtype)
+        sink = _RowSink(writer, size, dim, dtype, src)
         nbytes = 4 * dim
         words: list[str] = []
         bar = _progress(src.stat().st_size, f"import {src.name}")
-        block_rows = 8192
-        buf = np.empty((min(block_rows, size), dim), dtype=np.float32)
-        filled = 0
+        block_rows = max(1, min(8192, (1 << 24) // nbytes))
+        buf, pos, eof = b"", 0, False
+        vectors: list[bytes] = []
+
+        def refill() -> bool:
+            nonlocal buf, pos, eof
+            more = b"" if eof else fh.read(_READ_BYTES)
+            eof = eof or not more
+            buf, pos = buf[pos:] + more, 0
+            return bool(more)
+
         try:
             for i in range(size):
-                word = bytearray()
+                # Entries are "word" + " " + dim float32s, optionally after a newline.
                 while True:
-                    ch = fh.read(1)
-                    if not ch:
-                        raise VectorFormatError(f"{src}: truncated: expected {size} vectors, found {i}")
-                    if ch == b" ":
+                    while pos < len(buf) and buf[pos] == 10:
+                        pos += 1
+                    space = buf.find(b" ", pos, pos + _MAX_WORD_BYTES + 1)
+                    if space >= 0:
                         break
-                    if ch != b"\n" or word:
-                        word += ch
-                    if len(word) > 10000:
-                        raise VectorFormatError(f"{src}: entry {i + 1}: word longer than 10000 bytes (not word2vec binary?)")
-                data = fh.read(nbytes)
+                    if len(buf) - pos > _MAX_WORD_BYTES:
+                        raise VectorFormatError(f"{src}: entry {i + 1}: word longer than {_MAX_WORD_BYTES} bytes (not word2vec binary?)")
+                    if not refill():
+                        raise VectorFormatError(f"{src}: truncated: expected {size} vectors, found {i}")
+                word = buf[pos:space]
+                pos = space + 1
+                while len(buf) - pos < nbytes and refill():
+                    pass
+                data = buf[pos : pos + nbytes]
                 if len(data) != nbytes:
-                    raise VectorFormatError(f"{src}: truncated: entry {i + 1} ({bytes(word)[:40]!r}) has {len(data)} of {nbytes} bytes")
+                    raise VectorFormatError(f"{src}: truncated: entry {i + 1} ({word[:40]!r}) has {len(data)} of {nbytes} bytes")
+                pos += nbytes
                 try:
                     words.append(word.decode("utf-8"))
                 except UnicodeDecodeError as exc:
                     raise VectorFormatError(f"{src}: entry {i + 1}: word is not valid UTF-8 ({exc.reason})") from exc
-                buf[filled] = np.frombuffer(data, dtype="<f4")
-                filled += 1
-                if filled == len(buf):
-                    matrix[i + 1 - filled : i + 1] = buf
-                    bar.update(filled * (nbytes + 8))
-                    filled = 0
-            if filled:
-                matrix[size - filled : size] = buf[:filled]
+                vectors.append(data)
+                if len(vectors) == block_rows:
+                    sink.write(np.frombuffer(b"".join(vectors), dtype="<f4").reshape(-1, dim))
+                    bar.update(len(vectors) * (nbytes + 8))
+                    vectors = []
+            if vectors:
+                sink.write(np.frombuffer(b"".join(vectors), dtype="<f4").reshape(-1, dim))
         except (OSError, EOFError) as exc:
             raise VectorFormatError(f"{src}: cannot read ({exc})") from exc
         finally:
             bar.close()
-    if not np.isfinite(matrix).all():
-        raise VectorFormatError(f"{src}: contains values that are not finite (nan/inf) or overflow {dtype}")
+            sink.close()
     return words
 
 

@@ -9,8 +9,15 @@ A store is a folder ``<store>/vectors/<name>/`` holding
 - ``manifest.json``: dims, size, dtype, source format, casing, subword
   parameters and ``sha256``, the digest of the files above.
 
-Opening reads only the manifest and the ``.npy`` headers; the vocabulary is
-read on first lookup. Nothing here imports gensim, scikit-learn or pandas.
+Opening reads only the manifest and the ``.npy`` headers. Words are found
+through a :class:`~training.vectors.vocabindex.VocabIndex` (flat numpy arrays
+over the memory-mapped ``vocab.txt``, built on first use in well under a second
+for 400k words, about a second for 3M); a single lookup before that scans the
+file instead. :meth:`VectorStore.warm` builds it up front, e.g. in a gunicorn
+master before the workers fork, so they all share it. The Python ``dict`` of
+:attr:`VectorStore.index` is still there for callers that want one, but
+nothing in vecclf's hot paths builds it. Nothing here imports gensim,
+scikit-learn, scipy or pandas.
 """
 
 from __future__ import annotations
@@ -25,12 +32,15 @@ import numpy as np
 from training.errors import BundleError, NotFoundError
 from training.tokenize import Tokenizer
 from training.vectors.subword import oov_vector
+from training.vectors.vocabindex import VocabIndex
 
 MANIFEST = "manifest.json"
 VECTORS_FILE = "vectors.npy"
 VOCAB_FILE = "vocab.txt"
 NGRAMS_FILE = "ngrams.npy"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Single-word lookups answered by scanning vocab.txt before the index is built.
+_MAX_SCANS = 8
 
 
 def check_name(name: str, what: str = "name") -> str:
@@ -101,6 +111,8 @@ class VectorStore:
         self.tokenizer = Tokenizer(lowercase=self.lowercase)
         self._index: dict[str, int] | None = None
         self._words: list[str] | None = None
+        self._vocab_index: VocabIndex | None = None
+        self._scans = 0
 
     def _open_matrix(self, filename: str, shape: tuple[int, int]) -> np.ndarray:
         path = self.path / filename
@@ -129,23 +141,67 @@ class VectorStore:
 
     @property
     def index(self) -> dict[str, int]:
-        """Return the word -> row mapping (built once, then shared copy-on-write)."""
+        """Return the word -> row mapping as a dict (built on first use; prefer :meth:`rows_array`)."""
         if self._index is None:
             words = self.words
             # Iterate in reverse so the first occurrence of a duplicated word wins.
             self._index = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
         return self._index
 
+    @property
+    def vocab_index(self) -> VocabIndex:
+        """Return the array-based word -> row index (built once per process)."""
+        if self._vocab_index is None:
+            vocab_index = VocabIndex.from_file(self.path / VOCAB_FILE)
+            if vocab_index.size != self.size:
+                raise BundleError(f"vector store {self.path}: {VOCAB_FILE} has {vocab_index.size} words, manifest says {self.size}")
+            self._vocab_index = vocab_index
+        return self._vocab_index
+
+    def warm(self) -> "VectorStore":
+        """Build the word index now, so processes forked later share it instead of each building one."""
+        _ = self.vocab_index
+        return self
+
+    def row(self, word: str) -> int:
+        """Return the row of ``word``, -1 if it has none."""
+        if self._vocab_index is None and self._scans < _MAX_SCANS:
+            self._scans += 1
+            return self._scan_row(word)
+        return int(self.vocab_index.rows_of([word])[0])
+
+    def _scan_row(self, word: str) -> int:
+        # A few lookups (the CLI's) are cheaper as a byte search than building the index.
+        if "\n" in word or "\r" in word:
+            return -1
+        needle = b"\n" + word.encode("utf-8", "surrogatepass") + b"\n"
+        with open(self.path / VOCAB_FILE, "rb") as fh:
+            data = b"\n" + fh.read()
+        if not data.endswith(b"\n"):
+            data += b"\n"
+        at = data.find(needle)
+        return -1 if at < 0 else data.count(b"\n", 0, at)
+
+    def rows_array(self, tokens: list[str]) -> np.ndarray:
+        """Return the row of each token as an int64 array, -1 where the word has no row."""
+        return self.vocab_index.rows_of(tokens)
+
+    def word(self, row: int) -> str:
+        """Return the word at ``row``."""
+        if self._words is not None:
+            return self._words[row]
+        return self.vocab_index.word(row)
+
     def __contains__(self, word: str) -> bool:
-        return word in self.index
+        return self.row(word) >= 0
 
     def __len__(self) -> int:
         return self.size
 
     def lookup(self, word: str) -> np.ndarray | None:
         """Return the vector of ``word`` (float32), subword-built if OOV, else None."""
-        row = self.index.get(word)
-        if row is not None:
+        row = self.row(word)
+        if row >= 0:
             return np.asarray(self.vectors[row], dtype=np.float32)
         if self.ngrams is not None:
             return oov_vector(self.ngrams, word, self.minn, self.maxn)
@@ -167,19 +223,17 @@ class VectorStore:
             norms = np.linalg.norm(block, axis=1)
             norms[norms == 0] = np.inf
             scores[start : start + step] = block @ query / (norms * qn)
-        own = self.index.get(word)
-        if own is not None:
+        own = self.row(word)
+        if own >= 0:
             scores[own] = -np.inf
         top = max(0, min(int(top), self.size))
         best = np.argpartition(-scores, top - 1)[:top] if top else np.array([], dtype=int)
         best = best[np.argsort(-scores[best])]
-        words = self.words
-        return [(words[i], float(scores[i])) for i in best if np.isfinite(scores[i])]
+        return [(self.word(int(i)), float(scores[i])) for i in best if np.isfinite(scores[i])]
 
     def rows(self, tokens: list[str]) -> list[int]:
         """Return the row of each token, -1 where the word has no row."""
-        get = self.index.get
-        return [get(t, -1) for t in tokens]
+        return self.rows_array(tokens).tolist()
 
     def info(self) -> dict:
         """Return the manifest as a plain dict."""
