@@ -158,15 +158,7 @@ def pool(
     known = tr.rows >= 0
     rows = tr.rows[known]
     docs = doc_ids[known]
-    # Distinct rows without sorting every token: mark them in a vocabulary-sized mask.
-    mark = np.zeros(store.size, dtype=bool)
-    mark[rows] = True
-    uniq = np.flatnonzero(mark)
-    del mark
-    remap = np.zeros(store.size, dtype=np.int64)
-    remap[uniq] = np.arange(len(uniq))
-    inverse = remap[rows]
-    del remap
+    uniq, inverse = _distinct(rows, store.size)
     # Only the rows in use become float32 (a float16 store is never copied whole).
     table = np.asarray(store.vectors.view(np.ndarray)[uniq], dtype=np.float32)
     weight = weights(rows).astype(np.float32) if weights is not None else np.ones(len(rows), dtype=np.float32)
@@ -197,6 +189,20 @@ def pool(
     if pooling != "meanmax":
         return mean
     return np.hstack([mean, _segment_max(table, inverse, docs, n_docs, store.dim)])
+
+
+def _distinct(rows: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``np.unique(rows, return_inverse=True)``, without a sort for large batches."""
+    if len(rows) < size // 8:
+        return np.unique(rows, return_inverse=True)
+    # Millions of tokens: mark the rows in a vocabulary-sized mask instead of sorting them.
+    mark = np.zeros(size, dtype=bool)
+    mark[rows] = True
+    uniq = np.flatnonzero(mark)
+    del mark
+    remap = np.zeros(size, dtype=np.int64)
+    remap[uniq] = np.arange(len(uniq))
+    return uniq, remap[rows]
 
 
 def _segment_max(table, inverse, docs, n_docs, dim) -> np.ndarray:
