@@ -320,8 +320,11 @@ def bench_large(p: dict, work: Path, n_words: int, dim: int, with_gensim: bool, 
             _, out = run([PY, "-c", PSS_CHILD, str(p["store"]), "big", str(workers), mode, str(p["mr"])])
             res[f"pss_{mode}_{workers}"] = json.loads(out)
             log(f"large: PSS {mode} x{workers}: {res[f'pss_{mode}_{workers}']}")
-    if serve and (ROOT / "service").is_dir():
-        res["serve"] = _serve_start(p, work)
+    try:
+        if serve and (ROOT / "service").is_dir():
+            res["serve"] = _serve_start(p, work)
+    finally:
+        shutil.rmtree(p["store"] / "vectors" / "big", ignore_errors=True)  # 1.7 GiB: never leave it behind
     return res
 
 
