@@ -259,3 +259,20 @@ def test_word2vec_bin_header_is_parsed_before_blocks(tmp_path, store_dir):
     src.write_bytes(data)
     with pytest.raises(importers.VectorFormatError, match="truncated: expected 3 vectors, found 2"):
         import_vectors(src, store_dir, "t", fmt="word2vec-bin")
+
+
+def test_vectors_lookup_imports_nothing_heavy(tiny_vectors):
+    """`vecclf vectors lookup` runs without importing scikit-learn, gensim, scipy, pandas or pyarrow."""
+    import subprocess
+    import sys
+
+    store_dir, _, _ = tiny_vectors
+    code = (
+        "import sys, io, contextlib\n"
+        "from training.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['vectors', 'lookup', '--store', {str(store_dir)!r}, 'tiny', 'good', 'nope']) == 0\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'gensim', 'scipy', 'pandas', 'pyarrow'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
