@@ -217,11 +217,15 @@ def _serve_flags(p) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``vecclf`` command."""
+    top = argparse.ArgumentParser(add_help=False)
+    top.add_argument("--store", default=None, help="model store folder (default: $VECCLF_STORE or ./models)")
+    top.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    # Subcommands accept the same flags but must not reset a value given before the subcommand.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", default=None, help="model store folder (default: $VECCLF_STORE or ./models)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    common.add_argument("--store", default=argparse.SUPPRESS, help="model store folder (default: $VECCLF_STORE or ./models)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug details to stderr")
     parser = argparse.ArgumentParser(prog="vecclf", description="Text classification with pretrained word vectors.",
-                                     parents=[common])
+                                     parents=[top])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     vec = sub.add_parser("vectors", help="import and inspect word vectors", parents=[common])

@@ -357,3 +357,21 @@ def test_predict_reads_stdin(run, data, monkeypatch):
     code, out, err = run("predict", "--name", "m")
     assert code == 0, err
     assert [json.loads(line)["label"] for line in out.splitlines()] == ["pos", "neg"]
+
+
+def test_store_flag_before_the_subcommand_is_kept(tmp_path, capsys, monkeypatch):
+    """`vecclf --store X vectors list` reads X, not the default store."""
+    from training.cli import main
+    from training.vectors.importers import import_vectors
+
+    from tests.conftest import make_vectors, write_glove
+
+    words, vecs = make_vectors()
+    store = tmp_path / "elsewhere"
+    import_vectors(write_glove(tmp_path / "v.txt", words, vecs), store, "tiny")
+    monkeypatch.chdir(tmp_path)
+    assert main(["--store", str(store), "vectors", "list"]) == 0
+    listed = json.loads(capsys.readouterr().out)["vectors"]
+    assert [m["name"] for m in listed] == ["tiny"]
+    assert main(["vectors", "list", "--store", str(store)]) == 0
+    assert [m["name"] for m in json.loads(capsys.readouterr().out)["vectors"]] == ["tiny"]
