@@ -40,6 +40,7 @@ TRUSTED_TYPES = [
     "training.features.DenseScale",
     "training.features.NBWeighter",
     "training.features.Weighted",
+    "training.fasttext_backend.FastTextClassifier",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.calibration.CalibratedClassifierCV",
@@ -194,6 +195,7 @@ def _point_at_store(model, store, vectors_path: Path) -> None:
     from sklearn.base import BaseEstimator
 
     from training.embed import DocumentEmbedder
+    from training.fasttext_backend import FastTextClassifier
 
     stack, seen = [model], set()
     while stack:
@@ -205,6 +207,10 @@ def _point_at_store(model, store, vectors_path: Path) -> None:
             obj.store = str(store)
             obj.vectors = str(vectors_path)
             obj._store = None
+        elif isinstance(obj, FastTextClassifier):
+            # It needs the store only to fit; record the name, not this machine's path.
+            obj.store = str(store)
+            obj.vectors = str(vectors_path)
         elif isinstance(obj, BaseEstimator):
             stack.extend(vars(obj).values())
         elif isinstance(obj, (list, tuple)):

@@ -27,7 +27,8 @@ class TextModel(ClassifierMixin, BaseEstimator):
         vectors: vector store name or folder.
         store: model store folder (None: ``VECCLF_STORE`` or ``./models``).
         features: a feature set of :mod:`training.features`.
-        classifier: ``logreg``, ``svm`` or ``mlp``.
+        classifier: ``logreg``, ``svm``, ``mlp``, or ``fasttext`` (fastText's own supervised model,
+            started from the store's vectors; ignores ``features``, ``C``, ``dense_weight`` and ``class_weight``).
         C: inverse regularisation strength.
         dense_weight: weight of the dense block in ``hybrid`` features.
         class_weight: None or ``"balanced"``.
@@ -69,6 +70,13 @@ class TextModel(ClassifierMixin, BaseEstimator):
             self.classes_ = np.unique(target)
         if len(self.classes_) < 2:
             raise DataError(f"need at least two classes to train, got {list(self.classes_)}")
+        if self.classifier == "fasttext":
+            # fastText tokenizes, embeds and classifies in one native model: no separate features step.
+            from training.fasttext_backend import FastTextClassifier
+
+            self.pipeline_ = FastTextClassifier(vectors=self.vectors, store=self.store, seed=self.seed)
+            self.pipeline_.fit(texts, y if self.multilabel_ else target)
+            return self
         self.pipeline_ = Pipeline([
             ("features", build_features(self.features, self.vectors, self.store, self._lowercase(), self.dense_weight)),
             ("clf", build_classifier(self.classifier, C=self.C, seed=self.seed, class_weight=self.class_weight,
@@ -117,6 +125,8 @@ class TextModel(ClassifierMixin, BaseEstimator):
     def embedder(self) -> DocumentEmbedder:
         """Return the fitted document embedder inside the features."""
         check_is_fitted(self, "pipeline_")
+        if not isinstance(self.pipeline_, Pipeline):
+            raise DataError("this model has no document embedder: fastText's own classifier embeds texts internally")
         features = self.pipeline_.named_steps["features"]
         steps = [features] if isinstance(features, Pipeline) else [t for _, t in features.transformer_list]
         for step in steps:
