@@ -70,6 +70,10 @@ def embed(name: str):
     served = _served(name)
     texts = parse_texts(request, current_app.config["VECCLF"])
     g.n_texts = len(texts)
+    if not served.predictor.dim:
+        raise ApiError(400, "embedding_unavailable",
+                       f"model {served.name!r} has no document embedding (fastText's own classifier embeds "
+                       "internally); use /predict, or train it with another --classifier")
     metrics.observe_texts(served.name, "embed", len(texts))
     vectors = served.predictor.embed(texts)
     return jsonify(model=served.name, version=served.version, dim=int(vectors.shape[1]), vectors=vectors.tolist())

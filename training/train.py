@@ -129,9 +129,14 @@ def train(
         train_ds, test_ds = subset(ds, train_idx), subset(ds, test_idx)
         check_trainable(train_ds, label_column)
     cw = resolve_class_weight(train_ds.labels, class_weight)
-    config, selection = choose_config(train_ds.texts, train_ds.labels, vectors=str(vstore.path), store=store,
-                                      features=features, classifier=classifier, C=C, class_weight=cw, seed=seed,
-                                      budget=budget, multilabel=train_ds.multilabel)
+    if classifier == "fasttext":
+        # fastText builds its own features; there is nothing for --features auto to choose.
+        config = {"vectors": str(vstore.path), "store": store, "classifier": classifier, "seed": seed}
+        selection = {"mode": "fixed", "classifier": "fasttext"}
+    else:
+        config, selection = choose_config(train_ds.texts, train_ds.labels, vectors=str(vstore.path), store=store,
+                                          features=features, classifier=classifier, C=C, class_weight=cw, seed=seed,
+                                          budget=budget, multilabel=train_ds.multilabel)
     report: dict = {}
     if cv is not None:
         report["metrics"] = cross_validate(train_ds, config, cv, seed)
