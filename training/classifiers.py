@@ -17,10 +17,16 @@ from sklearn.svm import LinearSVC
 CLASSIFIERS = ("logreg", "svm", "mlp")
 
 
-def build_classifier(name: str = "logreg", *, C: float = 1.0, seed: int = 0, class_weight: str | None = None, multilabel: bool = False):
+def build_classifier(name: str = "logreg", *, C: float = 1.0, seed: int = 0, class_weight: str | None = None,
+                     multilabel: bool = False, n_classes: int = 2):
     """Return an unfitted classifier ``name`` with regularisation ``C``."""
     if name == "logreg":
-        est = LogisticRegression(C=C, max_iter=2000, class_weight=class_weight, random_state=seed, solver="lbfgs")
+        # liblinear's dual solver is 3-5x faster than the primal ones on wide sparse+dense features
+        # (more columns than rows); it is binary, so more classes go one-vs-rest.
+        est = LogisticRegression(C=C, max_iter=2000, class_weight=class_weight, random_state=seed,
+                                 solver="liblinear", dual=True)
+        if n_classes > 2 and not multilabel:
+            return OneVsRestClassifier(est)
     elif name == "svm":
         est = CalibratedClassifierCV(
             LinearSVC(C=C, class_weight=class_weight, random_state=seed, max_iter=5000), cv=3, method="sigmoid"

@@ -80,9 +80,10 @@ class TextModel(ClassifierMixin, BaseEstimator):
         self.pipeline_ = Pipeline([
             ("features", build_features(self.features, self.vectors, self.store, self._lowercase(), self.dense_weight)),
             ("clf", build_classifier(self.classifier, C=self.C, seed=self.seed, class_weight=self.class_weight,
-                                     multilabel=self.multilabel_)),
+                                     multilabel=self.multilabel_, n_classes=len(self.classes_))),
         ])
         self.pipeline_.fit(texts, target)
+        _drop_pruned_terms(self.pipeline_)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -127,11 +128,28 @@ class TextModel(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "pipeline_")
         if not isinstance(self.pipeline_, Pipeline):
             raise DataError("this model has no document embedder: fastText's own classifier embeds texts internally")
-        features = self.pipeline_.named_steps["features"]
-        steps = [features] if isinstance(features, Pipeline) else [t for _, t in features.transformer_list]
-        for step in steps:
+        stack = [self.pipeline_.named_steps["features"]] if hasattr(self.pipeline_, "named_steps") else []
+        while stack:  # depth first, in pipeline order: the first pooled embedding of the features
+            step = stack.pop(0)
+            if isinstance(step, DocumentEmbedder):
+                return step
             if isinstance(step, Pipeline):
-                for _, sub in step.steps:
-                    if isinstance(sub, DocumentEmbedder):
-                        return sub
+                stack[:0] = [sub for _, sub in step.steps]
+            elif hasattr(step, "transformer_list"):
+                stack[:0] = [sub for _, sub in step.transformer_list]
         raise DataError("this model has no document embedder")
+
+
+def _drop_pruned_terms(estimator) -> None:
+    """Delete the vectorizers' ``stop_words_`` (every pruned n-gram): unused at predict time, often most of the file."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    stack = [estimator]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, CountVectorizer) and hasattr(obj, "stop_words_"):
+            del obj.stop_words_
+        elif isinstance(obj, Pipeline):
+            stack.extend(step for _, step in obj.steps)
+        elif hasattr(obj, "transformer_list"):
+            stack.extend(step for _, step in obj.transformer_list)
