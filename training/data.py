@@ -211,8 +211,16 @@ def _read_delimited(path, text, fmt, text_column, label_column):
         raise DataError(f"{path}: row {rowno + 1}: malformed {fmt.upper()} ({exc})") from exc
 
 
+def _lines(text: str) -> list[str]:
+    """Split on newlines only: str.splitlines would also break at U+0085, U+2028 and friends inside texts."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def _read_jsonl(path, text, fmt, text_column, label_column):
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -229,7 +237,7 @@ def _read_jsonl(path, text, fmt, text_column, label_column):
 
 
 def _read_fasttext(path, text, fmt, text_column, label_column):
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         parts = line.split()

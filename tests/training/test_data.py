@@ -211,3 +211,16 @@ def test_bad_data_gives_one_line_error(make, message, tmp_path):
         read_dataset(path)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("sep", ["\u2028", "\u0085", "\u2029", "\x1c"])
+def test_unicode_line_separators_inside_texts_do_not_split_rows(tmp_path, sep):
+    """Only \\n ends a row: U+2028, NEL and friends inside a text stay part of it."""
+    rows = [{"text": f"one{sep}two", "label": "a"}, {"text": "three", "label": "b"}]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    ds = read_dataset(jsonl)
+    assert ds.texts == [f"one{sep}two", "three"]
+    ft = tmp_path / "d.txt"
+    ft.write_text(f"__label__a one{sep}two\r\n__label__b three\n", encoding="utf-8")
+    assert [t.split() for t in read_dataset(ft).texts] == [["one", "two"] if sep.isspace() else [f"one{sep}two"], ["three"]]
