@@ -211,8 +211,14 @@ def sentences_csv(name: str, out: Path) -> Path:
 
     text, _ = decode_bytes(src.read_bytes())
     rows = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # MR holds NEL characters inside sentences: split on \n only
         label, _, sentence = line.strip().partition(" ")
         if sentence:
             rows.append({"text": sentence, "label": label})
     return write_csv(out, rows)
+
+
+def pytest_addoption(parser):
+    """``--candidate STORE:MODEL[:VERSION]`` runs the behavioural tests against a real trained model."""
+    parser.addoption("--candidate", default=None, help="behavioural tests on this model: STORE:MODEL[:VERSION]")
+

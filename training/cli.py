@@ -148,6 +148,21 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    from training.behaviour import check_model, read_suite
+    from training.registry import ModelRegistry
+    from training.vectors.store import open_store
+
+    reg = ModelRegistry(_store(args))
+    version = reg.resolve(args.name, args.version)
+    model, manifest = reg.load(args.name, version)
+    lowercase = open_store(_store(args), manifest["vectors"]["name"]).lowercase
+    suite = read_suite(args.suite) if args.suite else None
+    report = check_model(model, lowercase=lowercase, suite=suite, min_pass_rate=args.min_pass_rate)
+    _emit({"model": args.name, "version": version, **report})
+    return 0 if report["passed"] else 5
+
+
 def cmd_models_list(args) -> int:
     from training.registry import ModelRegistry
 
@@ -289,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default=None, help="file of texts (any data format, or one text a line in .txt)")
     _data_flags(p, labels=False)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("check", help="behavioural checks of a model version (exit 5 if one fails)", parents=[common])
+    p.add_argument("--name", required=True)
+    p.add_argument("--version", default=None)
+    p.add_argument("--suite", default=None, help='JSON or JSON Lines cases {"text": ..., "expect": label}')
+    p.add_argument("--min-pass-rate", type=float, default=0.9)
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("embed", help="write document embeddings to .npy", parents=[common])
     p.add_argument("--vectors", required=True)
