@@ -1,0 +1,438 @@
+"""Accuracy of vecclf's defaults against lightweight peers on MR, SST-2 and TREC.
+
+Protocol (issue 3): MR by 10-fold stratified cross-validation (shuffled,
+``random_state=0``), SST-2 (sentence level) and TREC on their given
+train/test splits. vecclf runs through its Python API exactly as
+``vecclf train`` does by default (``--features auto``, logistic regression,
+GloVe 6B 50d, ``class_weight`` auto, seed 0): the feature set and C are chosen
+by cross-validation on each training part only, so on MR every outer fold
+does its own selection and no test row ever takes part in a choice.
+The peers run on the same splits:
+
+- TF-IDF word 1-2 grams + logistic regression (scikit-learn defaults except
+  ``max_iter=1000``, see :func:`fit_tfidf`);
+- fastText supervised (``wordNgrams=2, epoch=25``, its defaults otherwise,
+  one thread, training rows shuffled; column n/a when the module is missing);
+- the plain mean of GloVe 6B 50d + logistic regression (``--features mean``).
+
+Writes the table between the ``accuracy`` markers of docs/benchmarks.md.
+
+    python benchmarks/accuracy.py                    # full run (about 40 minutes on 2 cores); writes the docs
+    python benchmarks/accuracy.py --quick            # smoke run: 3 MR folds, 1,000 training rows; no docs
+    python benchmarks/accuracy.py --tasks SST-2 TREC # a subset; prints only
+"""
+
+from __future__ import annotations
+
+import os
+
+# One BLAS thread: the machine has two cores and the timings should not depend on what else runs.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import datetime as dt  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+DATA_DIR = ROOT.parent / "shared" / "data" / "sentences"
+SECTION = "accuracy"
+VECTORS = "glove-6b-50d"
+QUICK_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Task:
+    """One benchmark: its files, their encoding, and the protocol."""
+
+    name: str
+    train: str
+    test: str | None  # None: k-fold cross-validation on ``train``
+    encoding: str
+    folds: int = 10
+
+
+TASKS = {
+    "MR": Task("MR", "rt-polarity.all", None, "latin-1"),
+    "SST-2": Task("SST-2", "stsa.binary.train", "stsa.binary.test", "utf-8"),
+    "TREC": Task("TREC", "TREC.train.all", "TREC.test.all", "latin-1"),
+}
+# Issue 3's targets: the best reference row on each task.
+TARGETS = {"MR": 79.4, "SST-2": 82.3, "TREC": 89.8}
+# Published numbers quoted by issue 3, for context only: not measured here.
+PUBLISHED = [
+    ("mean of GloVe 840B 300d + LR (SentEval protocol)", {"MR": 77.3, "SST-2": 80.2, "TREC": 83.0}),
+    ("fastText bag of vectors 300d + LR", {"MR": 78.2, "SST-2": 82.3, "TREC": 83.4}),
+    ("NBSVM bigrams (Wang & Manning 2012)", {"MR": 79.4}),
+]
+METHODS = ("vecclf", "tfidf", "fasttext", "mean")
+LABELS = {
+    "vecclf": "**vecclf defaults** (`--features auto`, logreg, GloVe 6B 50d)",
+    "tfidf": "TF-IDF word 1-2 grams + logistic regression",
+    "fasttext": "fastText supervised (bigrams, 25 epochs)",
+    "mean": "plain mean of GloVe 6B 50d + logistic regression (`--features mean`)",
+}
+
+
+# ---------------------------------------------------------------- data and vectors
+
+def find_data_dir(path: str | os.PathLike | None = None) -> Path:
+    """Return the sentence-data folder, or exit with a message naming what is missing."""
+    folder = Path(path) if path else DATA_DIR
+    missing = [f for t in TASKS.values() for f in (t.train, t.test) if f and not (folder / f).is_file()]
+    if not folder.is_dir() or missing:
+        what = f"folder {folder} does not exist" if not folder.is_dir() else f"{folder} lacks {', '.join(missing)}"
+        raise SystemExit(f"benchmark data not found: {what}; pass --data-dir pointing at the shared "
+                         "sentences folder (MR rt-polarity.all, SST-2 stsa.binary.*, TREC TREC.*.all)")
+    return folder
+
+
+def read_sentences(path: Path, encoding: str) -> tuple[list[str], list[str]]:
+    """Return (texts, labels) of a ``<label> <text>`` file; blank lines are skipped."""
+    texts, labels = [], []
+    with open(path, encoding=encoding, newline="") as fh:
+        for n, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            label, _, text = line.partition(" ")
+            if not text.strip():
+                raise SystemExit(f"{path}:{n}: expected '<label> <text>', got {line[:60]!r}")
+            texts.append(text.strip())
+            labels.append(label)
+    return texts, labels
+
+
+def ensure_vectors(store: Path) -> str:
+    """Install the default GloVe 6B 50d store under ``store`` if absent (via the CLI); return its folder."""
+    from training.vectors.store import open_store
+
+    folder = store / "vectors" / VECTORS
+    if not (folder / "manifest.json").is_file():
+        cmd = [sys.executable, "-m", "training.cli", "--store", str(store), "vectors", "default"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"could not install the default vectors: {done.stderr.strip()}")
+    return str(open_store(store, VECTORS).path)
+
+
+def stratified_sample(labels, n: int, seed: int) -> np.ndarray:
+    """Return ``n`` row indices drawn at random, stratified by label where every class can be."""
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    labels = np.asarray(labels)
+    if n >= len(labels):
+        return np.arange(len(labels))
+    counts = Counter(labels.tolist())
+    if min(counts.values()) >= 2 and n >= len(counts) and len(labels) - n >= len(counts):
+        idx, _ = next(StratifiedShuffleSplit(n_splits=1, train_size=n, random_state=seed)
+                      .split(np.zeros(len(labels)), labels))
+    else:
+        idx = np.random.default_rng(seed).choice(len(labels), size=n, replace=False)
+    return np.sort(idx)
+
+
+# ---------------------------------------------------------------- the methods
+
+def fit_vecclf(texts, labels, *, store: Path, vectors: str, features: str = "auto", seed: int = 0):
+    """Select (for ``auto``) and fit a TextModel as ``vecclf train`` does by default; return (model, report)."""
+    from training.model import TextModel
+    from training.select import choose_config
+    from training.train import resolve_class_weight
+
+    config, report = choose_config(texts, labels, vectors=vectors, store=str(store), features=features,
+                                   classifier="logreg", class_weight=resolve_class_weight(labels, "auto"),
+                                   seed=seed)
+    return TextModel(**config).fit(texts, labels), report
+
+
+def fit_tfidf(texts, labels):
+    """Fit TF-IDF word 1-2 grams + logistic regression.
+
+    ``TfidfVectorizer(ngram_range=(1, 2))`` (lowercase, smooth idf, L2 rows) and
+    ``LogisticRegression(max_iter=1000)`` (lbfgs, C=1, L2; multinomial for
+    more than two classes): scikit-learn defaults except ``max_iter``, raised
+    from 100 so lbfgs converges.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(max_iter=1000)).fit(texts, labels)
+
+
+FASTTEXT_PARAMS = {"wordNgrams": 2, "epoch": 25, "thread": 1, "seed": 0, "verbose": 0}
+
+
+def fasttext_missing() -> str | None:
+    """Return why fastText cannot run here, or None when it can."""
+    try:
+        import fasttext  # noqa: F401
+    except ImportError as exc:
+        return f"the `fasttext` module does not import ({exc}); install fasttext-numpy2-wheel==0.9.2"
+    return None
+
+
+class FastTextModel:
+    """fastText's supervised classifier behind ``fit``/``predict`` on lists of texts."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, texts, labels):
+        """Train on a shuffled fastText-format copy of the rows (fastText learns in file order)."""
+        import fasttext
+
+        order = list(range(len(texts)))
+        random.Random(self.seed).shuffle(order)
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as fh:
+            for i in order:
+                fh.write(f"__label__{labels[i]} {_one_line(texts[i])}\n")
+        try:
+            self.model_ = fasttext.train_supervised(input=fh.name, **{**FASTTEXT_PARAMS, "seed": self.seed})
+        finally:
+            os.unlink(fh.name)
+        return self
+
+    def predict(self, texts):
+        """Return the top label per text."""
+        predicted, _ = self.model_.predict([_one_line(t) for t in texts], k=1)
+        return [p[0].removeprefix("__label__") for p in predicted]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run_method(method: str, train, test, *, store: Path, vectors: str) -> dict:
+    """Fit ``method`` on ``train`` (texts, labels); return its test accuracy (%), seconds and choice."""
+    (tr_x, tr_y), (te_x, te_y) = train, test
+    report = None
+    t0 = time.perf_counter()
+    if method in ("vecclf", "mean"):
+        model, report = fit_vecclf(tr_x, tr_y, store=store, vectors=vectors,
+                                   features="auto" if method == "vecclf" else "mean")
+    elif method == "tfidf":
+        model = fit_tfidf(tr_x, tr_y)
+    else:
+        model = FastTextModel().fit(tr_x, tr_y)
+    seconds = time.perf_counter() - t0
+    predicted = np.asarray([str(p) for p in model.predict(te_x)])
+    accuracy = 100.0 * float(np.mean(predicted == np.asarray(te_y)))
+    out = {"accuracy": accuracy, "seconds": seconds}
+    if report is not None and report.get("mode") == "auto":
+        out["chosen"] = f"{report['chosen']['features']} C={report['chosen']['C']:g}"
+    return out
+
+
+# ---------------------------------------------------------------- protocol
+
+def splits(task: Task, data_dir: Path, quick: bool):
+    """Yield (train, test) pairs of (texts, labels) for ``task``'s protocol."""
+    from sklearn.model_selection import StratifiedKFold
+
+    texts, labels = read_sentences(data_dir / task.train, task.encoding)
+    if task.test is None:
+        folds = 3 if quick else task.folds
+        for tr, te in StratifiedKFold(n_splits=folds, shuffle=True, random_state=0).split(texts, labels):
+            if quick:
+                tr = tr[stratified_sample([labels[i] for i in tr], QUICK_ROWS, 0)]
+            yield ([texts[i] for i in tr], [labels[i] for i in tr]), ([texts[i] for i in te], [labels[i] for i in te])
+        return
+    test = read_sentences(data_dir / task.test, task.encoding)
+    if quick:
+        idx = stratified_sample(labels, QUICK_ROWS, 0)
+        texts, labels = [texts[i] for i in idx], [labels[i] for i in idx]
+    yield (texts, labels), test
+
+
+def run_task(task: Task, data_dir: Path, methods, *, store: Path, vectors: str, quick: bool) -> dict:
+    """Run every method on every split of ``task``; return per-method lists of split results."""
+    results: dict = {m: [] for m in methods}
+    for k, (train, test) in enumerate(splits(task, data_dir, quick), 1):
+        for method in methods:
+            res = run_method(method, train, test, store=store, vectors=vectors)
+            results[method].append(res)
+            log(f"{task.name} split {k} {method}: {res['accuracy']:.2f}% in {res['seconds']:.1f}s"
+                + (f" ({res['chosen']})" if "chosen" in res else ""))
+    return results
+
+
+# ---------------------------------------------------------------- reporting
+
+def log(msg: str) -> None:
+    """Print progress to stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def machine_note() -> str:
+    """Return cores, CPU model, Python and the current load average in one phrase."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, 1-minute load average {load:.1f}"
+
+
+def summary(runs: list[dict]) -> tuple[float, float]:
+    """Return the mean and (population) standard deviation of the runs' accuracies."""
+    accs = [r["accuracy"] for r in runs]
+    return statistics.fmean(accs), statistics.pstdev(accs)
+
+
+def render(results: dict, *, fasttext_why: str | None, command: str, started: str, note: str, quick: bool) -> str:
+    """Return the markdown section for ``results`` ({task: {method: [split results]}})."""
+    tasks = [t for t in TASKS if t in results]
+    head = {t: f"{t} ({len(results[t]['vecclf'])}-fold CV)" if TASKS[t].test is None else f"{t} (test set)"
+            for t in tasks}
+    lines = ["## Accuracy against lightweight peers", ""]
+    lines.append(f"`{command}` on {started}: {note}."
+                 + (" **Quick smoke run (3 MR folds, 1,000 training rows): not the benchmark.**" if quick else ""))
+    lines += ["", "Accuracy in %; MR is the mean over folds ± their standard deviation. Measured rows ran on the "
+              "same splits in the same process.", ""]
+    lines.append("| method | " + " | ".join(head[t] for t in tasks) + " |")
+    lines.append("|---|" + "---|" * len(tasks))
+    for method in METHODS:
+        cells = []
+        for t in tasks:
+            runs = results[t].get(method)
+            if not runs:
+                cells.append("n/a")
+                continue
+            mean, std = summary(runs)
+            cell = f"{mean:.1f} ± {std:.1f}" if len(runs) > 1 else f"{mean:.1f}"
+            cells.append(f"**{cell}**" if method == "vecclf" else cell)
+        lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + " |")
+    lines.append("| target: the best reference row of issue 3 | " + " | ".join(f"≥ {TARGETS[t]}" for t in tasks) + " |")
+    for name, nums in PUBLISHED:
+        lines.append(f"| *published, not measured here:* {name} | "
+                     + " | ".join(f"*{nums[t]}*" if t in nums else "–" for t in tasks) + " |")
+    verdicts = []
+    for t in tasks:
+        mean, _ = summary(results[t]["vecclf"])
+        verdicts.append(f"{t} {mean:.1f} {'meets' if mean >= TARGETS[t] else '**misses**'} ≥ {TARGETS[t]}")
+    lines += ["", "Targets: " + "; ".join(verdicts) + "."]
+    if fasttext_why:
+        lines += ["", f"fastText: n/a because {fasttext_why}."]
+
+    lines += ["", "Training time per task (seconds; MR: mean per fold). vecclf's includes the 5-fold selection "
+              "among its candidate feature sets and C, then the final fit; none includes reading the data.", ""]
+    present = [m for m in METHODS if any(results[t].get(m) for t in tasks)]
+    lines.append("| task | " + " | ".join({"vecclf": "vecclf auto", "tfidf": "TF-IDF+LR", "fasttext": "fastText",
+                                            "mean": "mean GloVe + LR"}[m] for m in present)
+                 + " | vecclf's choice (feature set, C) |")
+    lines.append("|---|" + "---|" * (len(present) + 1))
+    for t in tasks:
+        cells = [f"{statistics.fmean(r['seconds'] for r in results[t][m]):.1f}" for m in present]
+        choices = Counter(r["chosen"] for r in results[t]["vecclf"] if "chosen" in r)
+        chosen = ", ".join(f"{c} ×{n}" if len(results[t]["vecclf"]) > 1 else c for c, n in choices.most_common())
+        lines.append(f"| {t} | " + " | ".join(cells) + f" | {chosen} |")
+
+    lines += ["", "Settings: vecclf as `vecclf train` runs it by default (its Python API: "
+              "`training.select.choose_config` on the training part, then `TextModel(**config).fit`; seed 0, "
+              "class weights balanced when the largest class is 3× the smallest, as the CLI's `--class-weight auto`). "
+              "TF-IDF+LR: `TfidfVectorizer(ngram_range=(1, 2))` + `LogisticRegression(max_iter=1000)`, scikit-learn "
+              "defaults otherwise. fastText: `fasttext.train_supervised(wordNgrams=2, epoch=25, thread=1, seed=0)` "
+              "(lr 0.1, dim 100 by default) from `fasttext-numpy2-wheel` 0.9.2, on the training rows shuffled "
+              "(MR is sorted by label). Mean GloVe: `--features mean` (C=1). MR folds: "
+              "`StratifiedKFold(10, shuffle=True, random_state=0)`; MR is read as Latin-1."]
+    return "\n".join(lines)
+
+
+def replace_section(doc: str, name: str, body: str) -> str:
+    """Return ``doc`` with the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` set to ``body``.
+
+    The markers are appended at the end when missing; everything outside them is kept as it was.
+    """
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body.strip()}\n{end}"
+    if start in doc and end in doc and doc.index(start) < doc.index(end):
+        head, rest = doc.split(start, 1)
+        _, tail = rest.split(end, 1)
+        return head + block + tail
+    return doc.rstrip("\n") + "\n\n" + block + "\n"
+
+
+def write_section(name: str, body: str, path: Path = DOC) -> None:
+    """Replace the ``name`` marker section of ``path`` (created with a title if missing)."""
+    doc = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
+    path.write_text(replace_section(doc, name, body), "utf-8")
+
+
+def main(argv=None) -> int:
+    """Run the benchmark; write docs/benchmarks.md after a full run of every task."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--quick", action="store_true", help="3 MR folds and 1,000 training rows; docs untouched")
+    parser.add_argument("--data-dir", help=f"the sentences folder (default {DATA_DIR})")
+    parser.add_argument("--store", help="model store holding (or to receive) glove-6b-50d; default a temporary one")
+    parser.add_argument("--no-docs", action="store_true", help="print the table only")
+    parser.add_argument("--json", help="also write the raw per-split results here")
+    parser.add_argument("--render", metavar="JSON", help="re-render (and write) the results saved by --json; no runs")
+    args = parser.parse_args(argv)
+
+    if args.render:
+        saved = json.loads(Path(args.render).read_text("utf-8"))
+        args.tasks, args.quick = list(saved["results"]), saved["meta"]["quick"]
+        results, meta = saved["results"], saved["meta"]
+    else:
+        results, meta = run(args)
+    text = render(results, **meta)
+    print(text)
+    if args.json and not args.render:
+        Path(args.json).write_text(json.dumps({"results": results, "meta": meta}, indent=1), "utf-8")
+    if args.quick or args.no_docs or set(args.tasks) != set(TASKS):
+        log("docs/benchmarks.md left as it was (only a full run of every task writes it)")
+    else:
+        write_section(SECTION, text)
+        log(f"wrote the {SECTION} section of {DOC}")
+    return 0
+
+
+def run(args) -> tuple[dict, dict]:
+    """Run the selected tasks; return (results, the facts the table states about the run)."""
+    data_dir = find_data_dir(args.data_dir)
+    why = fasttext_missing()
+    if why:
+        log(f"fastText column n/a: {why}")
+    methods = [m for m in METHODS if not (m == "fasttext" and why)]
+    temp = None if args.store else Path(tempfile.mkdtemp(prefix="vecclf-accuracy-"))
+    store = Path(args.store) if args.store else temp
+    started = dt.date.today().isoformat()
+    try:
+        vectors = ensure_vectors(store)
+        results = {name: run_task(TASKS[name], data_dir, methods, store=store, vectors=vectors, quick=args.quick)
+                   for name in args.tasks}
+    finally:
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+    shown = ["python", "benchmarks/accuracy.py"]
+    if set(args.tasks) != set(TASKS):
+        shown += ["--tasks", *args.tasks]
+    if args.quick:
+        shown.append("--quick")
+    meta = {"fasttext_why": why, "command": " ".join(shown), "started": started, "note": machine_note(),
+            "quick": args.quick}
+    return results, meta
+
+if __name__ == "__main__":
+    sys.exit(main())
