@@ -1,0 +1,95 @@
+"""The benchmark scripts rewrite only their own marker section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load(name: str):
+    """Import a benchmark script as a module without running it."""
+    sys.path.insert(0, str(BENCHMARKS))  # learning_curve imports its helpers from accuracy
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+accuracy = load("accuracy")
+learning_curve = load("learning_curve")
+
+OTHERS = (
+    "# Benchmarks\n\nintro\n\n"
+    "<!-- serve:start -->\nserve table\n<!-- serve:end -->\n\n"
+    "<!-- speed:start -->\nspeed table\n<!-- speed:end -->\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("doc", "name"),
+    [
+        (OTHERS, "accuracy"),
+        (OTHERS + "\n<!-- accuracy:start -->\nold numbers\n<!-- accuracy:end -->\n\ntrailer\n", "accuracy"),
+        (OTHERS.replace("<!-- speed:start", "<!-- accuracy:start -->\nold\n<!-- accuracy:end -->\n\n<!-- speed:start"),
+         "accuracy"),
+        (OTHERS, "learning-curve"),
+        ("", "learning-curve"),
+    ],
+)
+def test_replace_section_keeps_everything_else(doc, name):
+    """The named section holds the new body once; every other byte of the page is unchanged."""
+    out = accuracy.replace_section(doc, name, "NEW BODY\n")
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    assert out.count(start) == 1 and out.count(end) == 1
+    head, rest = out.split(start)
+    body, tail = rest.split(end)
+    assert body == "\nNEW BODY\n"
+    if start in doc:
+        old_head, old_rest = doc.split(start)
+        assert (head, tail) == (old_head, old_rest.split(end)[1])
+    else:
+        assert head.rstrip("\n") == doc.rstrip("\n")
+    for other in ("serve table", "speed table"):
+        assert out.count(other) == doc.count(other)
+    assert accuracy.replace_section(out, name, "NEW BODY\n") == out
+
+
+def test_write_section_creates_the_page_and_both_scripts_share_it(tmp_path):
+    """Each script's section lands in the same page without disturbing the other's."""
+    page = tmp_path / "benchmarks.md"
+    accuracy.write_section(accuracy.SECTION, "accuracy table", page)
+    learning_curve.write_section(learning_curve.SECTION, "curve table", page)
+    accuracy.write_section(accuracy.SECTION, "accuracy table v2", page)
+    text = page.read_text("utf-8")
+    assert text.startswith("# Benchmarks\n")
+    assert "accuracy table v2" in text and "accuracy table\n" not in text
+    assert "<!-- learning-curve:start -->\ncurve table\n<!-- learning-curve:end -->" in text
+
+
+def test_accuracy_table_marks_missing_fasttext_and_published_rows():
+    """Without fastText its row says n/a with the reason; published rows are marked as not measured."""
+    run = {"accuracy": 80.0, "seconds": 1.0, "chosen": "hybrid C=3"}
+    results = {t: {"vecclf": [run], "tfidf": [{"accuracy": 78.0, "seconds": 0.1}],
+                   "mean": [{"accuracy": 70.0, "seconds": 0.1}]} for t in accuracy.TASKS}
+    text = accuracy.render(results, fasttext_why="the module is missing", command="python benchmarks/accuracy.py",
+                           started="2026-01-01", note="test", quick=False)
+    ft_row = next(line for line in text.splitlines() if line.startswith("| fastText"))
+    assert ft_row.count("n/a") == 3
+    assert "n/a because the module is missing" in text
+    assert text.count("*published, not measured here:*") == len(accuracy.PUBLISHED)
+    assert "MR 80.0 meets ≥ 79.4" in text and "SST-2 80.0 **misses** ≥ 82.3" in text
+
+
+def test_missing_data_dir_fails_with_a_message(tmp_path):
+    """An absent data folder stops the script with a message naming the folder and --data-dir."""
+    with pytest.raises(SystemExit, match="--data-dir"):
+        accuracy.find_data_dir(tmp_path / "absent")
