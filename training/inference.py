@@ -1,12 +1,27 @@
 """Fast inference for served models: the same numbers as ``TextModel``, less overhead per call.
 
-``TextModel.explain`` goes through the scikit-learn pipeline: input checks,
-``np.unique`` and a sparse matrix per call, then the estimator's own checks.
-That is fine for batch jobs but costs ~2 ms for a one-text request. A
-:class:`Predictor` compiles the common case — pooled word vectors, standardised,
-then logistic regression — into one gather, one pooling step and one small
-matrix product, and keeps the generic path for everything else (hybrid
-features, SVM, MLP, multi-label, fastText subwords).
+``TextModel.predict_proba`` goes through the scikit-learn pipeline: input
+checks, a vectorizer and a sparse matrix per block, a ``FeatureUnion`` hstack,
+then the estimator's own checks. That is fine for batch jobs but costs 1-2 ms
+for a one-text request. A :class:`Predictor` compiles the linear models that
+``vecclf train`` makes by default into plain array arithmetic:
+
+- every text is tokenized once; word rows come from the store's shared array
+  index (:attr:`VectorStore.vocab_index`, built in the gunicorn master and
+  shared by the workers) behind a small per-process cache of seen tokens;
+- ``NBNgrams``: binary word 1-2 gram columns from its vocabulary, NB ratios,
+  row L2 norm;
+- ``CharNgrams``: the fitted vectorizer's analyzer, vocabulary lookup,
+  sublinear tf times idf, row L2 norm;
+- pooled embeddings (mean, SIF, meanmax, first words), L2-normalised and
+  standardised: standardisation is folded into the classifier's weights;
+- one product with the logistic-regression coefficients (split per block)
+  plus the intercept, then the sigmoid (binary) or the one-vs-rest
+  normalisation of scikit-learn's ``OneVsRestClassifier.predict_proba``.
+
+Feature sets covered: ``mean``, ``sif``, ``meanmax``, ``dense``, ``hybrid``,
+``hybrid-pos`` with ``LogisticRegression`` or ``OneVsRestClassifier`` of it.
+Everything else (multi-label models, SVM, MLP, fastText) keeps the generic path.
 
 The compiled path is checked against the model on probe texts when it is
 built; if the two disagree it is dropped, so a change elsewhere can make
@@ -16,13 +31,12 @@ serving slower but never different::
     predictor = Predictor(model)
     predictor.explain(["a gripping, beautifully shot film"])
 
-Nothing here imports gensim or scikit-learn training code.
+Nothing here imports gensim or scikit-learn training code at request time.
 """
 
 from __future__ import annotations
 
 import logging
-from itertools import repeat
 
 import numpy as np
 
@@ -34,10 +48,22 @@ PROBE_TEXTS = [
     "a gripping, beautifully shot film that I loved",
     "dull, boring and far too long; the worst plot of the year",
     "",
+    "   ",
     "zzqx unknownish-words only!!",
     "The the the . , ! café naïve don't",
+    "Released in 1999, it cost $4.5m -- 3x its budget (24/7 hype); 10/10?!",
+    "ΣΊΣΥΦΟΣ İstanbul 日本語のテキスト emoji 🎉 ﬁne ｆｕｌｌ width",
+    "What is the capital of France ?",
+    "Tab\tseparated\nlines   and  spaces",
+    " ".join(["a long, long text: the film is good and bad and fine and dull"] * 60),
 ]
 TOLERANCE = 1e-5
+# Tokens whose vector rows a Predictor remembers per process (a few MB at most).
+ROW_CACHE_SIZE = 100_000
+
+
+class _Unsupported(Exception):
+    """The model has a part the compiled path does not reproduce."""
 
 
 class Predictor:
@@ -58,96 +84,62 @@ class Predictor:
         except Exception:  # a model without pooled vectors still predicts through the generic path
             self._embedder = None
         self.dim = int(self._embedder.n_features_out_) if self._embedder is not None else 0
-        self._pool = None
-        self._head = None
+        self._row_cache: dict[str, int] = {}
+        self._pool = None  # compiled embedder for /embed, or None
+        self._blocks = None  # compiled features + head, or None
         self.compiled = False
         try:
             self._compile()
         except Exception as exc:  # anything unusual: keep the generic, always-correct path
             log.info("fast inference path unavailable (%s: %s); using the model pipeline", type(exc).__name__, exc)
-            self._pool = self._head = None
-        self.compiled = self._head is not None
+            self._pool = self._blocks = None
+        self.compiled = self._blocks is not None
 
     # ------------------------------------------------------------ compile
     def _compile(self) -> None:
-        emb = self._embedder
-        if emb is None:
-            return
-        store = emb._open()
-        # A plain ndarray view of the mmap: fancy indexing on np.memmap is several times slower.
-        self._matrix = np.asarray(store.vectors).view(np.ndarray)
-        self._index = store.index
-        self._tokenize = store.tokenizer.many
-        self._store = store
-        if emb.pooling in ("mean", "meanmax") and (emb.oov != "subword" or store.ngrams is None) and emb.empty == "zeros":
-            self._pool = self._fast_pool
-            if not self._agrees(emb.transform(PROBE_TEXTS), self._fast_pool(PROBE_TEXTS)):
-                self._pool = None
-        head = self._linear_head()
-        if head is not None:
-            self._head = head
-            if not self._agrees(self.model.predict_proba(PROBE_TEXTS), self._proba(PROBE_TEXTS)):
-                self._head = None
-
-    @staticmethod
-    def _agrees(expected, got) -> bool:
-        expected, got = np.asarray(expected, dtype=np.float64), np.asarray(got, dtype=np.float64)
-        return expected.shape == got.shape and bool(np.allclose(expected, got, rtol=TOLERANCE, atol=TOLERANCE))
-
-    def _linear_head(self):
-        """Return ``(W, b, binary)`` folding standardisation into logistic regression, or None."""
-        from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import Pipeline
 
-        from training.features import DenseScale
-
-        if self.multilabel:
-            return None
+        emb = self._embedder
+        if emb is not None:
+            try:
+                self._pool = _DenseSource.of(emb, self)
+            except _Unsupported:
+                self._pool = None
+            if self._pool is not None and not _agrees(emb.transform(PROBE_TEXTS), self.embed(PROBE_TEXTS)):
+                log.warning("compiled embedding disagrees with the model; using the embedder")
+                self._pool = None
         pipe = self.model.pipeline_
-        features, clf = pipe.named_steps["features"], pipe.named_steps["clf"]
-        if type(clf) is not LogisticRegression or not isinstance(features, Pipeline):
-            return None
-        steps = [s for _, s in features.steps]
-        if len(steps) != 2 or steps[0] is not self._embedder or type(steps[1]) is not DenseScale:
-            return None
-        scale = steps[1]
-        coef = np.asarray(clf.coef_, dtype=np.float64)
-        W = (coef / scale.scale_).T
-        b = np.asarray(clf.intercept_, dtype=np.float64) - (scale.mean_ / scale.scale_) @ coef.T
-        return W, b, coef.shape[0] == 1 and len(self.classes) == 2
+        if self.multilabel or not isinstance(pipe, Pipeline):
+            return
+        coef, intercept, link = _linear_head(pipe.named_steps["clf"], len(self.classes))
+        blocks = _feature_blocks(pipe.named_steps["features"], self)
+        widths = [b.width for b in blocks]
+        if sum(widths) != coef.shape[1]:
+            raise _Unsupported(f"feature widths {widths} do not add up to the classifier's {coef.shape[1]} columns")
+        bias = intercept.copy()
+        start = 0
+        for block, width in zip(blocks, widths):
+            bias += block.bind(coef[:, start : start + width].T)
+            start += width
+        self._blocks, self._bias, self._link = blocks, bias, link
+        if not _agrees(self.model.predict_proba(PROBE_TEXTS), self._proba(PROBE_TEXTS)):
+            log.warning("compiled model disagrees with the pipeline on the probe texts; using the pipeline")
+            self._blocks = None
 
-    # ------------------------------------------------------------ pooling
-    def _fast_pool(self, texts: list[str]) -> np.ndarray:
-        emb, get = self._embedder, self._index.get
-        docs = self._tokenize(texts)
-        n, dim = len(texts), self._matrix.shape[1]
-        mean = np.zeros((n, dim), dtype=np.float32)
-        maxed = np.zeros((n, dim), dtype=np.float32) if emb.pooling == "meanmax" else None
-        if n == 1:
-            rows = [r for r in map(get, docs[0], repeat(-1)) if r >= 0]
-            if rows:
-                table = np.asarray(self._matrix[rows], dtype=np.float32)
-                mean[0] = table.mean(axis=0, dtype=np.float32)
-                if maxed is not None:
-                    maxed[0] = table.max(axis=0)
-        else:
-            per_doc = [[r for r in map(get, d, repeat(-1)) if r >= 0] for d in docs]
-            counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=n)
-            flat = [r for rows in per_doc for r in rows]
-            if flat:
-                table = np.asarray(self._matrix[flat], dtype=np.float32)
-                nonempty = np.flatnonzero(counts)
-                starts = np.zeros(n, dtype=np.int64)
-                np.cumsum(counts[:-1], out=starts[1:])
-                sums = np.add.reduceat(table, starts[nonempty], axis=0)
-                mean[nonempty] = sums / counts[nonempty, None].astype(np.float32)
-                if maxed is not None:
-                    maxed[nonempty] = np.maximum.reduceat(table, starts[nonempty], axis=0)
-        out = mean if maxed is None else np.hstack([mean, maxed])
-        if emb.normalize:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            np.divide(out, norms, out=out, where=norms > 0)
-        return out
+    # ------------------------------------------------------------ words
+    def rows(self, store, tokens: list[str]) -> np.ndarray:
+        """Return the vector row of each token (-1 if none) through the store's shared index."""
+        cache = self._row_cache.get
+        rows = [cache(t, -2) for t in tokens]
+        if -2 in rows:
+            missing = list({t for t, r in zip(tokens, rows) if r == -2})
+            found = store.vocab_index.rows_of(missing).tolist()
+            if len(self._row_cache) + len(missing) > ROW_CACHE_SIZE:
+                self._row_cache.clear()  # simplest bound: frequent words come back at once
+            self._row_cache.update(zip(missing, found))
+            cache = self._row_cache.get
+            rows = [cache(t) for t in tokens]
+        return np.asarray(rows, dtype=np.int64)
 
     # ------------------------------------------------------------ public
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -155,15 +147,24 @@ class Predictor:
         if self._embedder is None:
             raise ValueError("this model has no document embedder")
         if self._pool is not None:
-            return self._pool(texts)
+            return self._pool(_Batch(texts)).astype(np.float32, copy=False)
         return self._embedder.transform(texts)
 
     def _proba(self, texts: list[str]) -> np.ndarray:
-        W, b, binary = self._head
-        logits = self.embed(texts).astype(np.float64) @ W + b
-        if binary:
+        batch = _Batch(texts)
+        logits = np.zeros((len(texts), len(self._bias)), dtype=np.float64)
+        for block in self._blocks:
+            block.add(batch, logits)
+        logits += self._bias
+        if self._link == "sigmoid":
             p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
             return np.column_stack([1.0 - p, p])
+        if self._link == "ovr":
+            # Each class's own sigmoid, rows rescaled to sum to one (OneVsRestClassifier.predict_proba).
+            p = 1.0 / (1.0 + np.exp(-logits))
+            sums = p.sum(axis=1, keepdims=True)
+            np.divide(p, sums, out=p, where=sums != 0)
+            return p
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)
         logits /= logits.sum(axis=1, keepdims=True)
@@ -173,18 +174,422 @@ class Predictor:
         """Return the (n, n_classes) scores in ``classes`` order."""
         if not texts:
             return np.zeros((0, len(self.classes)))
-        if self._head is not None:
+        if self._blocks is not None:
             return self._proba(texts)
         return self.model.predict_proba(texts)
 
     def explain(self, texts: list[str]) -> list[dict]:
         """Return one ``{"label", "confidence", "scores"[, "labels"]}`` dict per text, like ``TextModel.explain``."""
-        if self._head is None:
+        if self._blocks is None:
             return self.model.explain(texts)
         proba = self.predict_proba(texts)
         classes = self.classes
         top = np.argmax(proba, axis=1).tolist()
-        out = []
-        for row, best in zip(proba.tolist(), top):
-            out.append({"label": classes[best], "confidence": row[best], "scores": dict(zip(classes, row))})
+        return [{"label": classes[best], "confidence": row[best], "scores": dict(zip(classes, row))}
+                for row, best in zip(proba.tolist(), top)]
+
+
+def _agrees(expected, got) -> bool:
+    expected, got = np.asarray(expected, dtype=np.float64), np.asarray(got, dtype=np.float64)
+    return expected.shape == got.shape and bool(np.allclose(expected, got, rtol=TOLERANCE, atol=TOLERANCE))
+
+
+def _linear_head(clf, n_classes: int):
+    """Return ``(coef (n_out, F), intercept (n_out,), link)`` of a logistic regression or its one-vs-rest."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    if type(clf) is LogisticRegression:
+        coef = np.asarray(clf.coef_, dtype=np.float64)
+        intercept = np.asarray(clf.intercept_, dtype=np.float64).ravel()
+        if coef.shape[0] == 1 and n_classes == 2:
+            return coef, intercept, "sigmoid"
+        # predict_proba: one-vs-rest sigmoids for liblinear or multi_class="ovr", else the softmax.
+        ovr = clf.solver == "liblinear" or getattr(clf, "multi_class", None) == "ovr"
+        return coef, intercept, "ovr" if ovr else "softmax"
+    if type(clf) is OneVsRestClassifier:
+        estimators = clf.estimators_
+        if getattr(clf, "multilabel_", False) or len(estimators) != n_classes or n_classes < 3:
+            raise _Unsupported("one-vs-rest shape the compiled path does not cover")
+        for e in estimators:
+            if type(e) is not LogisticRegression or np.asarray(e.coef_).shape[0] != 1:
+                raise _Unsupported(f"one-vs-rest of {type(e).__name__}")
+        coef = np.vstack([np.asarray(e.coef_, dtype=np.float64) for e in estimators])
+        intercept = np.concatenate([np.asarray(e.intercept_, dtype=np.float64).ravel() for e in estimators])
+        return coef, intercept, "ovr"
+    raise _Unsupported(f"classifier {type(clf).__name__}")
+
+
+# ---------------------------------------------------------------- batches
+class _Batch:
+    """One call's texts and what several blocks derive from them, computed once."""
+
+    __slots__ = ("texts", "_tokens", "_rows")
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self._tokens: dict = {}
+        self._rows: dict = {}
+
+    def tokens(self, tokenizer) -> list[list[str]]:
+        """Return each text's tokens under ``tokenizer`` (one tokenizer run per casing)."""
+        key = tokenizer.lowercase
+        docs = self._tokens.get(key)
+        if docs is None:
+            docs = self._tokens[key] = tokenizer.many(self.texts)
+        return docs
+
+    def rows(self, store, predictor) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(rows, offsets)``: every token's vector row (-1 if none), documents end to end."""
+        got = self._rows.get(id(store))
+        if got is None:
+            docs = self.tokens(store.tokenizer)
+            counts = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+            offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+            np.cumsum(counts, out=offsets[1:])
+            flat = docs[0] if len(docs) == 1 else [t for d in docs for t in d]
+            got = self._rows[id(store)] = (predictor.rows(store, flat), offsets)
+        return got
+
+
+# ---------------------------------------------------------------- feature blocks
+def _feature_blocks(features, predictor) -> list:
+    """Return the compiled blocks of a features transformer, in column order."""
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    from training.features import CharNgrams, DenseScale, NBNgrams
+
+    if isinstance(features, FeatureUnion):
+        if features.transformer_weights:
+            raise _Unsupported("weighted feature union")
+        blocks = []
+        for _, part in features.transformer_list:
+            if part == "drop":
+                continue
+            blocks.extend(_feature_blocks(part, predictor))
+        return blocks
+    if type(features) is NBNgrams:
+        return [_WordNgrams(features)]
+    if type(features) is CharNgrams:
+        return [_CharNgrams(features)]
+    if isinstance(features, Pipeline) and len(features.steps) == 2 and type(features.steps[1][1]) is DenseScale:
+        return [_ScaledDense(_DenseSource.of(features.steps[0][1], predictor), features.steps[1][1])]
+    raise _Unsupported(f"features {type(features).__name__}")
+
+
+class _SparseBlock:
+    """Rows of ``tf * weight[col]``, L2-normalised, times the classifier's weights."""
+
+    width = 0
+
+    def __init__(self, column_weight: np.ndarray):
+        self._colw = np.asarray(column_weight, dtype=np.float64)
+        self.width = len(self._colw)
+
+    def bind(self, W: np.ndarray) -> np.ndarray:
+        """Fold the column weights into ``W`` (width, n_out); return the bias this block adds (none)."""
+        self._W = np.ascontiguousarray(self._colw[:, None] * W)
+        self._sq = self._colw * self._colw
+        return np.zeros(W.shape[1])
+
+    def entries(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(doc, col, tf)``: each document's distinct columns and term frequencies."""
+        raise NotImplementedError
+
+    def add(self, batch: _Batch, logits: np.ndarray) -> None:
+        doc, col, tf = self.entries(batch)
+        if not len(col):
+            return
+        n = len(batch.texts)
+        if n == 1:
+            norm = np.sqrt(np.dot(tf * tf, self._sq[col]))
+            if norm > 0:
+                logits[0] += (tf @ self._W[col]) / norm
+            return
+        norm = np.sqrt(np.bincount(doc, weights=tf * tf * self._sq[col], minlength=n))
+        np.divide(1.0, norm, out=norm, where=norm > 0)
+        weighted = self._W[col]
+        weighted *= (tf * norm[doc])[:, None]
+        for k in range(logits.shape[1]):
+            logits[:, k] += np.bincount(doc, weights=weighted[:, k], minlength=n)
+
+
+def _distinct(doc: np.ndarray, col: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the distinct ``(doc, col)`` pairs, sorted by document, and how often each occurs."""
+    keys, counts = np.unique(doc * width + col, return_counts=True)
+    return keys // width, keys % width, counts
+
+
+class _WordNgrams(_SparseBlock):
+    """``NBNgrams``: binary word 1-2 grams weighted by NB ratios.
+
+    Every word that occurs in a term gets an id; a bigram is the pair of its
+    words' ids, found by binary search in a sorted array, so a batch's n-grams
+    are looked up with a few array operations instead of a string per bigram.
+    """
+
+    def __init__(self, nb):
+        from training.features import BOS, EOS, unpack_terms
+        from training.tokenize import Tokenizer
+
+        super().__init__(nb.ratios_)
+        if int(nb.max_ngram) > 2:
+            raise _Unsupported("word n-grams longer than two words")
+        terms = unpack_terms(nb.terms_)
+        if len(terms) != self.width:
+            raise _Unsupported("NB vocabulary and ratios differ in length")
+        words = {term: i for i, term in enumerate(t for t in terms if " " not in t)}
+        pairs = [(term.split(" "), col) for term, col in terms.items() if " " in term]
+        for (first, second), _ in pairs:  # a bigram's words are unigrams too unless min_df pruned them
+            words.setdefault(first, len(words))
+            words.setdefault(second, len(words))
+        self._words = words
+        self._unigram = np.full(len(words), -1, dtype=np.int64)
+        for term, col in terms.items():
+            if " " not in term:
+                self._unigram[words[term]] = col
+        n = max(len(words), 1)
+        keys = np.asarray([words[a] * n + words[b] for (a, b), _ in pairs], dtype=np.int64)
+        order = np.argsort(keys)
+        self._pair_keys = keys[order]
+        self._pair_cols = np.asarray([c for _, c in pairs], dtype=np.int64)[order]
+        self._n = n
+        self._tokenizer = Tokenizer(nb.lowercase)
+        self._bos = (words.get(BOS, -1), words.get(EOS, -1)) if nb.bos else None
+
+    def entries(self, batch):
+        docs = batch.tokens(self._tokenizer)
+        get = self._words.get
+        n_docs = len(docs)
+        counts = np.fromiter(map(len, docs), dtype=np.int64, count=n_docs)
+        flat = docs[0] if n_docs == 1 else [t for d in docs for t in d]
+        ids = np.fromiter((get(t, -1) for t in flat), dtype=np.int64, count=len(flat))
+        if self._bos is not None:
+            # [<s>, tokens..., </s>] per document: two more slots each.
+            ends = np.cumsum(counts + 2)
+            marked = np.empty(int(ends[-1]), dtype=np.int64)
+            marked[ends - counts - 2] = self._bos[0]
+            marked[ends - 1] = self._bos[1]
+            inner = np.ones(len(marked), dtype=bool)
+            inner[ends - counts - 2] = False
+            inner[ends - 1] = False
+            marked[inner] = ids
+            ids, counts = marked, counts + 2
+        doc = np.repeat(np.arange(n_docs), counts)
+        known = ids >= 0
+        uni = self._unigram[ids[known]]
+        cols, owners = [uni[uni >= 0]], [doc[known][uni >= 0]]
+        if len(ids) > 1 and len(self._pair_keys):
+            a, b = ids[:-1], ids[1:]
+            ok = (a >= 0) & (b >= 0) & (doc[:-1] == doc[1:])
+            keys = a[ok] * self._n + b[ok]
+            at = np.minimum(np.searchsorted(self._pair_keys, keys), len(self._pair_keys) - 1)
+            hit = self._pair_keys[at] == keys
+            cols.append(self._pair_cols[at[hit]])
+            owners.append(doc[:-1][ok][hit])
+        doc, col, _ = _distinct(np.concatenate(owners), np.concatenate(cols), self.width)
+        return doc, col, np.ones(len(col))
+
+
+class _CharNgrams(_SparseBlock):
+    """``CharNgrams``: character n-grams inside word boundaries, sublinear tf times idf."""
+
+    def __init__(self, chars):
+        from training.features import unpack_terms
+
+        super().__init__(chars.idf_)
+        self._vocab = unpack_terms(chars.terms_)
+        if len(self._vocab) != self.width:
+            raise _Unsupported("character vocabulary and idf differ in length")
+        vectorizer = chars._vectorizer(self._vocab)
+        self._analyze = vectorizer.build_analyzer()
+        self._preprocess = vectorizer.build_preprocessor()
+        self._word_cols: dict[str, np.ndarray] = {}
+
+    def _learn(self, word: str) -> np.ndarray:
+        # char_wb n-grams never cross whitespace, so a text's grams are its words' grams; lowercasing is
+        # idempotent, so analysing a preprocessed word gives the grams it has inside the whole text.
+        get = self._vocab.get
+        cols = np.fromiter((c for c in map(get, self._analyze(word)) if c is not None), dtype=np.int64)
+        if len(self._word_cols) >= ROW_CACHE_SIZE:
+            self._word_cols.clear()
+        self._word_cols[word] = cols
+        return cols
+
+    def entries(self, batch):
+        preprocess = self._preprocess
+        per_doc = [preprocess(t).split() for t in batch.texts]
+        counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
+        codes: dict[str, int] = {}
+        occurrences = np.fromiter((codes.setdefault(w, len(codes)) for d in per_doc for w in d), dtype=np.int64,
+                                  count=int(counts.sum()))
+        known, learn = self._word_cols.get, self._learn
+        grams = [c if (c := known(w)) is not None else learn(w) for w in codes]
+        if not grams:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0)
+        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        table = np.concatenate(grams)
+        starts = np.cumsum(lengths) - lengths
+        # Every occurrence of a word contributes that word's grams to its document.
+        spans = lengths[occurrences]
+        total = int(spans.sum())
+        ends = np.cumsum(spans)
+        index = np.arange(total, dtype=np.int64) + np.repeat(starts[occurrences] - (ends - spans), spans)
+        doc = np.repeat(np.repeat(np.arange(len(per_doc)), counts), spans)
+        doc, col, tf = _distinct(doc, table[index], self.width)
+        tf = tf.astype(np.float64)
+        np.log(tf, out=tf)
+        tf += 1.0
+        return doc, col, tf
+
+
+class _ScaledDense:
+    """A dense block standardised by ``DenseScale``, the standardisation folded into the weights."""
+
+    def __init__(self, source, scale):
+        self._source = source
+        self._scale = scale
+        self.width = int(scale.n_features_in_)
+        if source.width != self.width:
+            raise _Unsupported("dense block width differs from its scaler's")
+
+    def bind(self, W: np.ndarray) -> np.ndarray:
+        mean = np.asarray(self._scale.mean_, dtype=np.float64)
+        scale = np.asarray(self._scale.scale_, dtype=np.float64)
+        self._W = np.ascontiguousarray(W / scale[:, None])
+        return -(mean / scale) @ W
+
+    def add(self, batch: _Batch, logits: np.ndarray) -> None:
+        logits += self._source(batch) @ self._W
+
+
+# ---------------------------------------------------------------- dense sources
+class _DenseSource:
+    """A callable ``batch -> (n, width)`` array reproducing a dense transformer's output."""
+
+    width = 0
+
+    @staticmethod
+    def of(step, predictor) -> "_DenseSource":
+        """Return the compiled form of ``step`` or raise :class:`_Unsupported`."""
+        from sklearn.pipeline import FeatureUnion, Pipeline
+        from sklearn.preprocessing import Normalizer
+
+        from training.features import FirstWords
+
+        if type(step) is DocumentEmbedder:
+            return _Pooled(step, predictor)
+        if type(step) is FirstWords:
+            return _FirstWords(step, predictor)
+        if isinstance(step, Pipeline) and len(step.steps) == 2 and type(step.steps[1][1]) is Normalizer:
+            if step.steps[1][1].norm != "l2":
+                raise _Unsupported(f"{step.steps[1][1].norm} normalizer")
+            return _Normalized(_DenseSource.of(step.steps[0][1], predictor))
+        if isinstance(step, Pipeline) and len(step.steps) == 1:
+            return _DenseSource.of(step.steps[0][1], predictor)
+        if isinstance(step, FeatureUnion) and not step.transformer_weights:
+            return _Joined([_DenseSource.of(part, predictor) for _, part in step.transformer_list])
+        raise _Unsupported(f"dense step {type(step).__name__}")
+
+
+class _Pooled(_DenseSource):
+    """``DocumentEmbedder``: mean, SIF or meanmax pooling over the batch's word rows."""
+
+    def __init__(self, emb: DocumentEmbedder, predictor):
+        self._emb = emb
+        self._predictor = predictor
+        self._store = store = emb._open()
+        self.width = int(emb.n_features_out_)
+        self._matrix = np.asarray(store.vectors).view(np.ndarray)  # plain view: fancy indexing a memmap is slower
+        # Stores with fastText subwords build OOV vectors from n-grams: the embedder does that itself.
+        self._own = (emb.pooling in ("mean", "meanmax", "sif") and emb.empty == "zeros"
+                     and not (emb.oov == "subword" and store.ngrams is not None))
+
+    def __call__(self, batch: _Batch) -> np.ndarray:
+        emb = self._emb
+        if not self._own:
+            return emb.transform(batch.texts)
+        rows, offsets = batch.rows(self._store, self._predictor)
+        n = len(offsets) - 1
+        mean = np.zeros((n, self._store.dim), dtype=np.float32)
+        maxed = np.zeros_like(mean) if emb.pooling == "meanmax" else None
+        known = rows >= 0
+        if known.any():
+            doc = np.repeat(np.arange(n), np.diff(offsets))[known]
+            rows = rows[known]
+            table = self._matrix[rows].astype(np.float32, copy=False)
+            counts = np.bincount(doc, minlength=n)
+            starts = np.zeros(n, dtype=np.int64)
+            np.cumsum(counts[:-1], out=starts[1:])
+            nonempty = np.flatnonzero(counts)
+            if emb.pooling == "sif":
+                weight = emb._weights(self._store, rows)
+                total = np.bincount(doc, weights=weight, minlength=n)
+                sums = np.add.reduceat(table * weight[:, None], starts[nonempty], axis=0)
+            else:
+                total = counts
+                sums = np.add.reduceat(table, starts[nonempty], axis=0)
+            mean[nonempty] = sums / total[nonempty, None]
+            if maxed is not None:
+                maxed[nonempty] = np.maximum.reduceat(table, starts[nonempty], axis=0)
+        out = mean if maxed is None else np.hstack([mean, maxed])
+        if emb.pooling == "sif" and emb.component_.size:
+            out -= np.outer(out @ emb.component_, emb.component_)
+        if emb.normalize:
+            _l2_rows(out)
         return out
+
+
+class _FirstWords(_DenseSource):
+    """``FirstWords``: the vectors of each text's first ``k`` tokens, zeros where missing."""
+
+    def __init__(self, step, predictor):
+        self._k = int(step.k)
+        self._store = step._open()
+        self._predictor = predictor
+        self._dim = int(step.dim_)
+        self.width = self._k * self._dim
+        self._matrix = np.asarray(self._store.vectors).view(np.ndarray)
+
+    def __call__(self, batch: _Batch) -> np.ndarray:
+        rows, offsets = batch.rows(self._store, self._predictor)
+        n, k = len(offsets) - 1, self._k
+        out = np.zeros((n, k, self._dim), dtype=np.float32)
+        for j in range(k):
+            at = offsets[:-1] + j
+            has = at < offsets[1:]
+            docs = np.flatnonzero(has)
+            r = rows[at[has]]
+            ok = r >= 0
+            out[docs[ok], j] = self._matrix[r[ok]]
+        return out.reshape(n, k * self._dim)
+
+
+class _Normalized(_DenseSource):
+    """``Normalizer()`` after a dense source: rows scaled to unit L2 norm."""
+
+    def __init__(self, inner: _DenseSource):
+        self._inner = inner
+        self.width = inner.width
+
+    def __call__(self, batch: _Batch) -> np.ndarray:
+        return _l2_rows(np.array(self._inner(batch), dtype=np.float32))
+
+
+class _Joined(_DenseSource):
+    """A ``FeatureUnion`` of dense sources: their columns side by side."""
+
+    def __init__(self, parts: list):
+        self._parts = parts
+        self.width = sum(p.width for p in parts)
+
+    def __call__(self, batch: _Batch) -> np.ndarray:
+        return np.hstack([p(batch) for p in self._parts])
+
+
+def _l2_rows(X: np.ndarray) -> np.ndarray:
+    """Scale the rows of ``X`` to unit L2 norm in place (zero rows stay zero); return ``X``."""
+    norms = np.sqrt(np.einsum("ij,ij->i", X, X))[:, None]
+    np.divide(X, norms, out=X, where=norms > 0)
+    return X
