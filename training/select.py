@@ -1,6 +1,7 @@
 """``--features auto``: choose the feature set and regularisation by cross-validation.
 
-Only the training data is used. Each candidate feature set is fitted once
+Only the training data is used (at most ``MAX_SELECTION_ROWS`` of it, a
+stratified sample, with 3 folds above ``FEW_FOLDS_ABOVE`` rows). Each candidate feature set is fitted once
 per fold (every label-dependent statistic — NB ratios, idf, vocabularies,
 SIF component, standardisation — inside the fold), then scored for each C of
 its grid; the best mean accuracy wins, ties going to the earlier candidate
@@ -40,6 +41,11 @@ CANDIDATES = [
 # Without any cross-validation (fewer than two rows in some class) this is used.
 FALLBACK = ("hybrid", 10.0)
 MAX_FOLDS = 5
+# Large sets: fewer folds (each is already large) and a stratified sample for the search, so `auto` stays
+# within minutes; the chosen configuration is then fitted on all the rows.
+FEW_FOLDS_ABOVE = 8000
+FOLDS_WHEN_LARGE = 3
+MAX_SELECTION_ROWS = 12000
 
 
 def folds_for(labels, multilabel: bool, seed: int, k: int = MAX_FOLDS):
@@ -64,7 +70,10 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
         config = {**base, "features": features, "C": C if C is not None else DEFAULT_C}
         return config, {"mode": "fixed", "features": features, "C": config["C"]}
     started = time.monotonic()
-    folds = folds_for(labels, multilabel, seed)
+    n_rows = len(texts)
+    if n_rows > MAX_SELECTION_ROWS:
+        texts, labels = _sample(texts, labels, MAX_SELECTION_ROWS, multilabel, seed)
+    folds = folds_for(labels, multilabel, seed, FOLDS_WHEN_LARGE if len(texts) > FEW_FOLDS_ABOVE else MAX_FOLDS)
     if folds is None:
         feats, c = FALLBACK
         config = {**base, "features": feats, "C": C if C is not None else c}
@@ -85,9 +94,23 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
     scored = [s for s in scores if "cv_accuracy" in s]
     best = max(scored, key=lambda s: s["cv_accuracy"])  # max keeps the first of equals
     chosen = {"features": best["features"], "C": best["C"]}
-    report = {"mode": "auto", "folds": len(folds), "metric": "accuracy", "chosen": chosen, "candidates": scores,
+    report = {"mode": "auto", "folds": len(folds), "metric": "accuracy", "rows": len(texts), "of_rows": n_rows,
+              "chosen": chosen, "candidates": scores,
               "seconds": round(time.monotonic() - started, 2), "budget": budget}
     return {**base, **chosen}, report
+
+
+def _sample(texts, labels, size: int, multilabel: bool, seed: int):
+    """Return a (stratified, for single-label data) random sample of ``size`` rows."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(texts))
+    strat = None
+    if not multilabel and min(Counter(labels).values()) >= 2:
+        strat = labels
+    keep, _ = train_test_split(idx, train_size=size, random_state=seed, stratify=strat)
+    keep = np.sort(keep)
+    return [texts[i] for i in keep], [labels[i] for i in keep]
 
 
 def _score_candidate(texts, labels, folds, feats, grid, base, multilabel) -> list[float]:

@@ -1,0 +1,65 @@
+"""`--features auto`: selection by cross-validation on training data only."""
+
+import pytest
+
+from tests.conftest import make_corpus
+from training import select
+from training.select import choose_config, folds_for
+
+
+@pytest.fixture
+def corpus():
+    return make_corpus(90)
+
+
+def test_fixed_features_skip_the_search(tiny_vectors, corpus):
+    """A named feature set is used as given, with C defaulting to 1."""
+    store, _, _ = tiny_vectors
+    config, report = choose_config(*corpus, vectors="tiny", store=str(store), features="mean")
+    assert (config["features"], config["C"], report["mode"]) == ("mean", 1.0, "fixed")
+
+
+def test_auto_scores_every_candidate_and_picks_the_best(tiny_vectors, corpus):
+    """auto reports a CV accuracy for every (features, C) pair and chooses the highest."""
+    store, _, _ = tiny_vectors
+    config, report = choose_config(*corpus, vectors="tiny", store=str(store))
+    scored = report["candidates"]
+    assert len(scored) == sum(len(grid) for _, grid in select.CANDIDATES)
+    best = max(s["cv_accuracy"] for s in scored)
+    chosen = next(s for s in scored if s["features"] == config["features"] and s["C"] == config["C"])
+    assert chosen["cv_accuracy"] == best
+    assert report["folds"] == 5 and report["rows"] == 90
+
+
+def test_budget_skips_later_candidates(tiny_vectors, corpus):
+    """Once the budget is spent, remaining candidates are skipped and reported as such."""
+    store, _, _ = tiny_vectors
+    config, report = choose_config(*corpus, vectors="tiny", store=str(store), budget=0.0)
+    skipped = [s for s in report["candidates"] if s.get("skipped") == "budget"]
+    assert skipped and all(s["features"] != select.CANDIDATES[0][0] for s in skipped)
+    assert config["features"] == select.CANDIDATES[0][0]
+
+
+def test_large_sets_are_searched_on_a_stratified_sample(tiny_vectors, corpus, monkeypatch):
+    """Above MAX_SELECTION_ROWS the search uses a sample (3 folds), and says so."""
+    store, _, _ = tiny_vectors
+    monkeypatch.setattr(select, "MAX_SELECTION_ROWS", 40)
+    monkeypatch.setattr(select, "FEW_FOLDS_ABOVE", 30)
+    _, report = choose_config(*corpus, vectors="tiny", store=str(store))
+    assert (report["rows"], report["of_rows"], report["folds"]) == (40, 90, 3)
+
+
+def test_too_few_rows_per_class_falls_back(tiny_vectors):
+    """With a class of one row there is no CV; the default candidate is used and the note says why."""
+    store, _, _ = tiny_vectors
+    config, report = choose_config(["good film", "bad film", "great"], ["pos", "neg", "pos"], vectors="tiny",
+                                   store=str(store))
+    assert (config["features"], config["C"]) == select.FALLBACK
+    assert report["folds"] == 0 and "too few" in report["note"]
+
+
+@pytest.mark.parametrize("labels, k, expected", [(["a"] * 10 + ["b"] * 3, 5, 3), (["a"] * 10 + ["b"] * 1, 5, None)])
+def test_folds_never_exceed_the_smallest_class(labels, k, expected):
+    """Stratified folds are capped by the smallest class; one row of a class means no CV."""
+    folds = folds_for(labels, False, 0, k)
+    assert (None if folds is None else len(folds)) == expected
