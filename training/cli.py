@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models_rollback)
 
     p = sub.add_parser("quickstart", help="install default vectors, train the example models, serve", parents=[common])
-    p.add_argument("--budget", type=float, default=120.0, help="seconds of model search per model")
+    p.add_argument("--budget", type=float, default=60.0, help="seconds of model search per model")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-serve", action="store_true", help="stop after training")
     _serve_flags(p)

@@ -74,7 +74,7 @@ def write_jsonl(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def quickstart(store: str, *, budget: float | None = 120.0, seed: int = 0) -> dict:
+def quickstart(store: str, *, budget: float | None = 60.0, seed: int = 0) -> dict:
     """Install the default vectors, train ``sentiment`` and ``topics``; return their reports."""
     from training.train import train
     from training.vectors.default import DEFAULT_NAME, install_default

@@ -90,7 +90,7 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
         seconds = round(time.monotonic() - t0, 2)
         for c, acc in zip(grid, accs):
             scores.append({"features": feats, "C": c, "cv_accuracy": round(float(acc), 5), "seconds": seconds})
-        log.info("auto: %s C=%s -> %s (%.1fs)", feats, grid, [round(a, 4) for a in accs], seconds)
+        log.info("auto: %s C=%s -> %s (%.1fs)", feats, grid, [round(float(a), 4) for a in accs], seconds)
     scored = [s for s in scores if "cv_accuracy" in s]
     best = max(scored, key=lambda s: s["cv_accuracy"])  # max keeps the first of equals
     chosen = {"features": best["features"], "C": best["C"]}
