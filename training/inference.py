@@ -58,8 +58,10 @@ PROBE_TEXTS = [
     " ".join(["a long, long text: the film is good and bad and fine and dull"] * 60),
 ]
 TOLERANCE = 1e-5
-# Tokens whose vector rows a Predictor remembers per process (a few MB at most).
-ROW_CACHE_SIZE = 100_000
+# Tokens whose vector rows a Predictor remembers per process (~100 bytes each), and words whose character
+# n-gram columns it remembers (~250 bytes each): a few MB per worker at most, cleared when full.
+ROW_CACHE_SIZE = 50_000
+WORD_CACHE_SIZE = 20_000
 
 
 class _Unsupported(Exception):
@@ -101,6 +103,8 @@ class Predictor:
 
         emb = self._embedder
         if emb is not None:
+            # Build the store's array word index now: in a preloading gunicorn master, so every worker shares it.
+            emb._open().warm()
             try:
                 self._pool = _DenseSource.of(emb, self)
             except _Unsupported:
@@ -133,12 +137,11 @@ class Predictor:
         rows = [cache(t, -2) for t in tokens]
         if -2 in rows:
             missing = list({t for t, r in zip(tokens, rows) if r == -2})
-            found = store.vocab_index.rows_of(missing).tolist()
-            if len(self._row_cache) + len(missing) > ROW_CACHE_SIZE:
+            learned = dict(zip(missing, store.vocab_index.rows_of(missing).tolist()))
+            if len(self._row_cache) + len(learned) > ROW_CACHE_SIZE:
                 self._row_cache.clear()  # simplest bound: frequent words come back at once
-            self._row_cache.update(zip(missing, found))
-            cache = self._row_cache.get
-            rows = [cache(t) for t in tokens]
+            self._row_cache.update(learned)
+            rows = [learned[t] if r == -2 else r for t, r in zip(tokens, rows)]
         return np.asarray(rows, dtype=np.int64)
 
     # ------------------------------------------------------------ public
@@ -157,11 +160,11 @@ class Predictor:
             block.add(batch, logits)
         logits += self._bias
         if self._link == "sigmoid":
-            p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+            p = _sigmoid(logits[:, 0])
             return np.column_stack([1.0 - p, p])
         if self._link == "ovr":
             # Each class's own sigmoid, rows rescaled to sum to one (OneVsRestClassifier.predict_proba).
-            p = 1.0 / (1.0 + np.exp(-logits))
+            p = _sigmoid(logits)
             sums = p.sum(axis=1, keepdims=True)
             np.divide(p, sums, out=p, where=sums != 0)
             return p
@@ -187,6 +190,11 @@ class Predictor:
         top = np.argmax(proba, axis=1).tolist()
         return [{"label": classes[best], "confidence": row[best], "scores": dict(zip(classes, row))}
                 for row, best in zip(proba.tolist(), top)]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for very negative x: the result is 0, as wanted
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def _agrees(expected, got) -> bool:
@@ -316,7 +324,15 @@ class _SparseBlock:
 
 def _distinct(doc: np.ndarray, col: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the distinct ``(doc, col)`` pairs, sorted by document, and how often each occurs."""
-    keys, counts = np.unique(doc * width + col, return_counts=True)
+    keys = doc * width + col
+    # Stable sort is a merge sort: far faster than the default on the sorted runs the blocks produce.
+    keys.sort(kind="stable")
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(keys)))
+    keys = keys[starts]
     return keys // width, keys % width, counts
 
 
@@ -354,11 +370,31 @@ class _WordNgrams(_SparseBlock):
         self._pair_keys = keys[order]
         self._pair_cols = np.asarray([c for _, c in pairs], dtype=np.int64)[order]
         self._n = n
+        self._unigram_list = self._unigram.tolist()
         self._tokenizer = Tokenizer(nb.lowercase)
         self._bos = (words.get(BOS, -1), words.get(EOS, -1)) if nb.bos else None
 
+    def _single(self, tokens: list[str]) -> np.ndarray:
+        # One text: a few Python lookups beat two dozen small array operations.
+        get, uni = self._words.get, self._unigram_list
+        ids = [get(t, -1) for t in tokens]
+        if self._bos is not None:
+            ids = [self._bos[0], *ids, self._bos[1]]
+        cols = {uni[i] for i in ids if i >= 0}
+        n = self._n
+        keys = [a * n + b for a, b in zip(ids, ids[1:]) if a >= 0 and b >= 0]
+        if keys and len(self._pair_keys):
+            keys = np.asarray(keys, dtype=np.int64)
+            at = np.minimum(np.searchsorted(self._pair_keys, keys), len(self._pair_keys) - 1)
+            cols.update(self._pair_cols[at[self._pair_keys[at] == keys]].tolist())
+        cols.discard(-1)
+        return np.fromiter(cols, dtype=np.int64, count=len(cols))
+
     def entries(self, batch):
         docs = batch.tokens(self._tokenizer)
+        if len(docs) == 1:
+            col = self._single(docs[0])
+            return np.zeros(len(col), dtype=np.int64), col, np.ones(len(col))
         get = self._words.get
         n_docs = len(docs)
         counts = np.fromiter(map(len, docs), dtype=np.int64, count=n_docs)
@@ -410,20 +446,25 @@ class _CharNgrams(_SparseBlock):
         # char_wb n-grams never cross whitespace, so a text's grams are its words' grams; lowercasing is
         # idempotent, so analysing a preprocessed word gives the grams it has inside the whole text.
         get = self._vocab.get
-        cols = np.fromiter((c for c in map(get, self._analyze(word)) if c is not None), dtype=np.int64)
-        if len(self._word_cols) >= ROW_CACHE_SIZE:
+        cols = np.sort(np.fromiter((c for c in map(get, self._analyze(word)) if c is not None), dtype=np.int64))
+        if len(self._word_cols) >= WORD_CACHE_SIZE:
             self._word_cols.clear()
         self._word_cols[word] = cols
         return cols
 
     def entries(self, batch):
         preprocess = self._preprocess
+        known, learn = self._word_cols.get, self._learn
+        if len(batch.texts) == 1:
+            grams = [c if (c := known(w)) is not None else learn(w) for w in preprocess(batch.texts[0]).split()]
+            col, tf = np.unique(np.concatenate(grams) if grams else np.zeros(0, np.int64), return_counts=True)
+            tf = np.log(tf) + 1.0
+            return np.zeros(len(col), dtype=np.int64), col, tf
         per_doc = [preprocess(t).split() for t in batch.texts]
         counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
         codes: dict[str, int] = {}
         occurrences = np.fromiter((codes.setdefault(w, len(codes)) for d in per_doc for w in d), dtype=np.int64,
                                   count=int(counts.sum()))
-        known, learn = self._word_cols.get, self._learn
         grams = [c if (c := known(w)) is not None else learn(w) for w in codes]
         if not grams:
             empty = np.zeros(0, dtype=np.int64)
@@ -515,7 +556,18 @@ class _Pooled(_DenseSource):
         mean = np.zeros((n, self._store.dim), dtype=np.float32)
         maxed = np.zeros_like(mean) if emb.pooling == "meanmax" else None
         known = rows >= 0
-        if known.any():
+        if n == 1:
+            rows = rows[known]
+            if len(rows):
+                table = self._matrix[rows].astype(np.float32, copy=False)
+                if emb.pooling == "sif":
+                    weight = emb._weights(self._store, rows)
+                    mean[0] = (weight @ table) / weight.sum(dtype=np.float64)
+                else:
+                    mean[0] = table.sum(axis=0) / len(rows)
+                if maxed is not None:
+                    maxed[0] = table.max(axis=0)
+        elif known.any():
             doc = np.repeat(np.arange(n), np.diff(offsets))[known]
             rows = rows[known]
             table = self._matrix[rows].astype(np.float32, copy=False)
