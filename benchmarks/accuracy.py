@@ -293,19 +293,30 @@ def machine_note() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, 1-minute load average {load:.1f}"
 
 
+def code_version() -> str:
+    """Return the commit measured, flagging uncommitted changes to the package code."""
+    def git(*cmd):
+        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "training", "service")
+    return f"commit {commit}" + (" with uncommitted changes to the package" if dirty else "")
+
+
 def summary(runs: list[dict]) -> tuple[float, float]:
     """Return the mean and (population) standard deviation of the runs' accuracies."""
     accs = [r["accuracy"] for r in runs]
     return statistics.fmean(accs), statistics.pstdev(accs)
 
 
-def render(results: dict, *, fasttext_why: str | None, command: str, started: str, note: str, quick: bool) -> str:
+def render(results: dict, *, fasttext_why: str | None, command: str, started: str, note: str, quick: bool,
+           code: str | None = None) -> str:
     """Return the markdown section for ``results`` ({task: {method: [split results]}})."""
     tasks = [t for t in TASKS if t in results]
     head = {t: f"{t} ({len(results[t]['vecclf'])}-fold CV)" if TASKS[t].test is None else f"{t} (test set)"
             for t in tasks}
     lines = ["## Accuracy against lightweight peers", ""]
-    lines.append(f"`{command}` on {started}: {note}."
+    lines.append(f"`{command}` on {started}" + (f", vecclf at {code}" if code else "") + f": {note}."
                  + (" **Quick smoke run (3 MR folds, 1,000 training rows): not the benchmark.**" if quick else ""))
     lines += ["", "Accuracy in %; MR is the mean over folds ± their standard deviation. Measured rows ran on the "
               "same splits in the same process.", ""]
@@ -335,7 +346,8 @@ def render(results: dict, *, fasttext_why: str | None, command: str, started: st
         lines += ["", f"fastText: n/a because {fasttext_why}."]
 
     lines += ["", "Training time per task (seconds; MR: mean per fold). vecclf's includes the 5-fold selection "
-              "among its candidate feature sets and C, then the final fit; none includes reading the data.", ""]
+              "among its candidate feature sets and C, then the final fit; none includes reading the data. Wall-clock "
+              "on a machine shared with other jobs (see the load average above): read them as upper bounds.", ""]
     present = [m for m in METHODS if any(results[t].get(m) for t in tasks)]
     lines.append("| task | " + " | ".join({"vecclf": "vecclf auto", "tfidf": "TF-IDF+LR", "fasttext": "fastText",
                                             "mean": "mean GloVe + LR"}[m] for m in present)
@@ -417,7 +429,7 @@ def run(args) -> tuple[dict, dict]:
     methods = [m for m in METHODS if not (m == "fasttext" and why)]
     temp = None if args.store else Path(tempfile.mkdtemp(prefix="vecclf-accuracy-"))
     store = Path(args.store) if args.store else temp
-    started = dt.date.today().isoformat()
+    started, code = dt.date.today().isoformat(), code_version()
     try:
         vectors = ensure_vectors(store)
         results = {name: run_task(TASKS[name], data_dir, methods, store=store, vectors=vectors, quick=args.quick)
@@ -431,7 +443,7 @@ def run(args) -> tuple[dict, dict]:
     if args.quick:
         shown.append("--quick")
     meta = {"fasttext_why": why, "command": " ".join(shown), "started": started, "note": machine_note(),
-            "quick": args.quick}
+            "quick": args.quick, "code": code}
     return results, meta
 
 if __name__ == "__main__":

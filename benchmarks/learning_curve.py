@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import (  # noqa: E402
-    DATA_DIR, DOC, ROOT, TASKS, ensure_vectors, find_data_dir, fit_tfidf, fit_vecclf, log, machine_note,
+    DATA_DIR, DOC, ROOT, TASKS, code_version, ensure_vectors, find_data_dir, fit_tfidf, fit_vecclf, log, machine_note,
     read_sentences, stratified_sample, write_section,
 )
 
@@ -99,10 +99,11 @@ def mean_std(runs: list[dict], key: str) -> tuple[float, float]:
     return statistics.fmean(values), statistics.pstdev(values)
 
 
-def render(results: dict, *, command: str, started: str, note: str, draws: int, quick: bool) -> str:
+def render(results: dict, *, command: str, started: str, note: str, draws: int, quick: bool,
+           code: str | None = None) -> str:
     """Return the markdown section for ``results`` ({task: {size: [draw results]}})."""
     lines = ["## Learning curve: accuracy with few labels", ""]
-    lines.append(f"`{command}` on {started}: {note}."
+    lines.append(f"`{command}` on {started}" + (f", vecclf at {code}" if code else "") + f": {note}."
                  + (" **Quick smoke run: not the benchmark.**" if quick else ""))
     lines += ["", f"Accuracy in % on the full test set, mean ± standard deviation over {draws} random draws of the "
               "training rows (stratified by label, seeds 0-"
@@ -204,7 +205,7 @@ def run(args) -> tuple[dict, dict]:
     sizes, draws = ((50, 200), 2) if args.quick else (SIZES, DRAWS)
     temp = None if args.store else Path(tempfile.mkdtemp(prefix="vecclf-curve-"))
     store = Path(args.store) if args.store else temp
-    started = dt.date.today().isoformat()
+    started, code = dt.date.today().isoformat(), code_version()
     try:
         vectors = ensure_vectors(store)
         results = {name: run_task(name, data_dir, sizes, draws, not args.quick, store=store, vectors=vectors)
@@ -218,7 +219,7 @@ def run(args) -> tuple[dict, dict]:
     if args.quick:
         shown.append("--quick")
     meta = {"command": " ".join(shown), "started": started, "note": machine_note(), "draws": draws,
-            "quick": args.quick}
+            "quick": args.quick, "code": code}
     return results, meta
 
 
