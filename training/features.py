@@ -204,17 +204,26 @@ def unpack_terms(packed: str) -> dict:
 
 
 class CharNgrams(TransformerMixin, BaseEstimator):
-    """TF-IDF character n-grams inside word boundaries (sublinear tf, rows L2-normalised).
+    """TF-IDF character n-grams inside word boundaries of a text's first ``max_chars`` characters.
 
     A thin wrapper over scikit-learn's ``TfidfVectorizer(analyzer="char_wb")``
     that keeps only the terms and idf weights, in compact form.
     """
 
-    def __init__(self, ngram_range=(2, 5), min_df=2, max_features=400_000, lowercase=True):
+    def __init__(self, ngram_range=(2, 5), min_df=2, max_features=400_000, lowercase=True, max_chars=1000):
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_features = max_features
         self.lowercase = lowercase
+        self.max_chars = max_chars
+
+    def _head(self, X) -> list[str]:
+        # Character n-grams pay off on short, noisy text; on long documents the word and vector
+        # blocks carry the content, and n-gramming every character would dominate training time.
+        texts = as_text_list(X)
+        if self.max_chars:
+            texts = [t[: self.max_chars] for t in texts]
+        return texts
 
     def _vectorizer(self, vocabulary=None) -> TfidfVectorizer:
         return TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.ngram_range), sublinear_tf=True,
@@ -228,7 +237,7 @@ class CharNgrams(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Learn the n-gram vocabulary and idf weights."""
-        texts = as_text_list(X)
+        texts = self._head(X)
         vec = self._vectorizer()
         if len(texts) < 50 and self.min_df > 1:
             vec.set_params(min_df=1)  # too few texts for a rare-gram floor
@@ -246,7 +255,7 @@ class CharNgrams(TransformerMixin, BaseEstimator):
             vec = self._vectorizer(unpack_terms(self.terms_))
             vec.idf_ = self.idf_
             self._fitted = vec
-        return vec.transform(as_text_list(X))
+        return vec.transform(self._head(X))
 
 
 def dense_block(vectors, store, poolings=("mean",)):

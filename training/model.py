@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
-from training.classifiers import build_classifier
+from training.classifiers import build_classifier, quiet_convergence
 from training.embed import DocumentEmbedder, as_text_list
 from training.errors import DataError
 from training.features import build_features
@@ -82,7 +82,8 @@ class TextModel(ClassifierMixin, BaseEstimator):
             ("clf", build_classifier(self.classifier, C=self.C, seed=self.seed, class_weight=self.class_weight,
                                      multilabel=self.multilabel_, n_classes=len(self.classes_))),
         ])
-        self.pipeline_.fit(texts, target)
+        with quiet_convergence():
+            self.pipeline_.fit(texts, target)
         _drop_pruned_terms(self.pipeline_)
         return self
 

@@ -118,7 +118,7 @@ def _score_candidate(texts, labels, folds, feats, grid, base, multilabel) -> lis
     from sklearn.base import clone
     from sklearn.preprocessing import MultiLabelBinarizer
 
-    from training.classifiers import build_classifier
+    from training.classifiers import build_classifier, quiet_convergence
     from training.features import build_features
     from training.vectors.store import open_store
 
@@ -137,7 +137,8 @@ def _score_candidate(texts, labels, folds, feats, grid, base, multilabel) -> lis
         for j, c in enumerate(grid):
             clf = build_classifier(base["classifier"], C=c, seed=base["seed"], class_weight=base["class_weight"],
                                    multilabel=multilabel, n_classes=n_classes)
-            clf = clone(clf).fit(Xtr, target[tr])
+            with quiet_convergence():
+                clf = clone(clf).fit(Xtr, target[tr])
             pred = clf.predict(Xte)
             sums[j] += float(np.mean(np.all(pred == target[te], axis=1) if multilabel else pred == target[te]))
     return list(sums / len(folds))
