@@ -440,6 +440,7 @@ class _CharNgrams(_SparseBlock):
         vectorizer = chars._vectorizer(self._vocab)
         self._analyze = vectorizer.build_analyzer()
         self._preprocess = vectorizer.build_preprocessor()
+        self._max_chars = getattr(chars, "max_chars", None)
         self._word_cols: dict[str, np.ndarray] = {}
 
     def _learn(self, word: str) -> np.ndarray:
@@ -455,12 +456,13 @@ class _CharNgrams(_SparseBlock):
     def entries(self, batch):
         preprocess = self._preprocess
         known, learn = self._word_cols.get, self._learn
-        if len(batch.texts) == 1:
-            grams = [c if (c := known(w)) is not None else learn(w) for w in preprocess(batch.texts[0]).split()]
+        texts = [t[: self._max_chars] for t in batch.texts] if self._max_chars else batch.texts
+        if len(texts) == 1:
+            grams = [c if (c := known(w)) is not None else learn(w) for w in preprocess(texts[0]).split()]
             col, tf = np.unique(np.concatenate(grams) if grams else np.zeros(0, np.int64), return_counts=True)
             tf = np.log(tf) + 1.0
             return np.zeros(len(col), dtype=np.int64), col, tf
-        per_doc = [preprocess(t).split() for t in batch.texts]
+        per_doc = [preprocess(t).split() for t in texts]
         counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
         codes: dict[str, int] = {}
         occurrences = np.fromiter((codes.setdefault(w, len(codes)) for d in per_doc for w in d), dtype=np.int64,
