@@ -280,8 +280,13 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def machine_note() -> str:
-    """Return cores, CPU model, Python and the current load average in one phrase."""
+def load_average() -> float:
+    """Return the 1-minute load average (nan where the platform has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def machine_note(load_at_start: float | None = None) -> str:
+    """Return cores, CPU model, Python and the load average (at the start and now) in one phrase."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -290,8 +295,10 @@ def machine_note() -> str:
                 break
     except OSError:
         pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, 1-minute load average {load:.1f}"
+    load = f"{load_average():.1f}"
+    if load_at_start is not None:
+        load = f"{load_at_start:.1f} at the start, {load} at the end"
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, 1-minute load average {load}"
 
 
 def code_version() -> str:
@@ -440,7 +447,7 @@ def run(args) -> tuple[dict, dict]:
     methods = [m for m in METHODS if not (m == "fasttext" and why)]
     temp = None if args.store else Path(tempfile.mkdtemp(prefix="vecclf-accuracy-"))
     store = Path(args.store) if args.store else temp
-    started, code = dt.date.today().isoformat(), code_version()
+    started, code, load = dt.date.today().isoformat(), code_version(), load_average()
     try:
         vectors = ensure_vectors(store)
         results = {name: run_task(TASKS[name], data_dir, methods, store=store, vectors=vectors, quick=args.quick)
@@ -453,7 +460,7 @@ def run(args) -> tuple[dict, dict]:
         shown += ["--tasks", *args.tasks]
     if args.quick:
         shown.append("--quick")
-    meta = {"fasttext_why": why, "command": " ".join(shown), "started": started, "note": machine_note(),
+    meta = {"fasttext_why": why, "command": " ".join(shown), "started": started, "note": machine_note(load),
             "quick": args.quick, "code": code}
     return results, meta
 

@@ -38,8 +38,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import (  # noqa: E402
-    DATA_DIR, DOC, ROOT, TASKS, code_version, ensure_vectors, find_data_dir, fit_tfidf, fit_vecclf, log, machine_note,
-    read_sentences, stratified_sample, write_section,
+    DATA_DIR, DOC, ROOT, TASKS, code_version, ensure_vectors, find_data_dir, fit_tfidf, fit_vecclf, load_average, log,
+    machine_note, read_sentences, stratified_sample, write_section,
 )
 
 SECTION = "learning-curve"
@@ -205,7 +205,7 @@ def run(args) -> tuple[dict, dict]:
     sizes, draws = ((50, 200), 2) if args.quick else (SIZES, DRAWS)
     temp = None if args.store else Path(tempfile.mkdtemp(prefix="vecclf-curve-"))
     store = Path(args.store) if args.store else temp
-    started, code = dt.date.today().isoformat(), code_version()
+    started, code, load = dt.date.today().isoformat(), code_version(), load_average()
     try:
         vectors = ensure_vectors(store)
         results = {name: run_task(name, data_dir, sizes, draws, not args.quick, store=store, vectors=vectors)
@@ -218,7 +218,7 @@ def run(args) -> tuple[dict, dict]:
         shown += ["--tasks", *args.tasks]
     if args.quick:
         shown.append("--quick")
-    meta = {"command": " ".join(shown), "started": started, "note": machine_note(), "draws": draws,
+    meta = {"command": " ".join(shown), "started": started, "note": machine_note(load), "draws": draws,
             "quick": args.quick, "code": code}
     return results, meta
 
