@@ -221,8 +221,9 @@ class CharNgrams(TransformerMixin, BaseEstimator):
         # Character n-grams pay off on short, noisy text; on long documents the word and vector
         # blocks carry the content, and n-gramming every character would dominate training time.
         texts = as_text_list(X)
-        if self.max_chars:
-            texts = [t[: self.max_chars] for t in texts]
+        limit = getattr(self, "max_chars", None)  # bundles written before the cap have no attribute
+        if limit:
+            texts = [t[:limit] for t in texts]
         return texts
 
     def _vectorizer(self, vocabulary=None) -> TfidfVectorizer:
