@@ -336,6 +336,42 @@ def _distinct(doc: np.ndarray, col: np.ndarray, width: int) -> tuple[np.ndarray,
     return keys // width, keys % width, counts
 
 
+class _SharedTerms:
+    """Strings -> positions through an array index that forked workers share, plus a small per-process cache.
+
+    A dict built in the gunicorn master is shared too, but every lookup increments the reference count
+    of the int it returns, so each worker ends up with its own copy of every page of ints it touched
+    (tens of MB for a large n-gram vocabulary). The arrays of a
+    :class:`~training.vectors.vocabindex.VocabIndex` are only ever read; the cache holds the worker's
+    own ints.
+    """
+
+    def __init__(self, packed: str, cache_size: int):
+        from training.vectors.vocabindex import VocabIndex
+
+        self._index = VocabIndex(np.frombuffer(packed.encode("utf-8", "surrogatepass"), dtype=np.uint8))
+        self.size = self._index.size
+        self._cache: dict[str, int] = {}
+        self._cache_size = cache_size
+
+    def find(self, keys: list[str]) -> np.ndarray:
+        """Return the position of each key (-1 if absent), bypassing the cache."""
+        return self._index.rows_of(keys) if keys else np.zeros(0, dtype=np.int64)
+
+    def ids(self, keys: list[str]) -> list[int]:
+        """Return the position of each key (-1 if absent) through the cache."""
+        get = self._cache.get
+        out = [get(k, -2) for k in keys]
+        if -2 in out:
+            missing = list({k for k, v in zip(keys, out) if v == -2})
+            learned = dict(zip(missing, self.find(missing).tolist()))
+            if len(self._cache) + len(learned) > self._cache_size:
+                self._cache.clear()  # simplest bound: frequent words come back at once
+            self._cache.update(learned)
+            out = [learned[k] if v == -2 else v for k, v in zip(keys, out)]
+        return out
+
+
 class _WordNgrams(_SparseBlock):
     """``NBNgrams``: binary word 1-2 grams weighted by NB ratios.
 
@@ -359,7 +395,6 @@ class _WordNgrams(_SparseBlock):
         for (first, second), _ in pairs:  # a bigram's words are unigrams too unless min_df pruned them
             words.setdefault(first, len(words))
             words.setdefault(second, len(words))
-        self._words = words
         self._unigram = np.full(len(words), -1, dtype=np.int64)
         for term, col in terms.items():
             if " " not in term:
@@ -370,36 +405,18 @@ class _WordNgrams(_SparseBlock):
         self._pair_keys = keys[order]
         self._pair_cols = np.asarray([c for _, c in pairs], dtype=np.int64)[order]
         self._n = n
-        self._unigram_list = self._unigram.tolist()
         self._tokenizer = Tokenizer(nb.lowercase)
         self._bos = (words.get(BOS, -1), words.get(EOS, -1)) if nb.bos else None
-
-    def _single(self, tokens: list[str]) -> np.ndarray:
-        # One text: a few Python lookups beat two dozen small array operations.
-        get, uni = self._words.get, self._unigram_list
-        ids = [get(t, -1) for t in tokens]
-        if self._bos is not None:
-            ids = [self._bos[0], *ids, self._bos[1]]
-        cols = {uni[i] for i in ids if i >= 0}
-        n = self._n
-        keys = [a * n + b for a, b in zip(ids, ids[1:]) if a >= 0 and b >= 0]
-        if keys and len(self._pair_keys):
-            keys = np.asarray(keys, dtype=np.int64)
-            at = np.minimum(np.searchsorted(self._pair_keys, keys), len(self._pair_keys) - 1)
-            cols.update(self._pair_cols[at[self._pair_keys[at] == keys]].tolist())
-        cols.discard(-1)
-        return np.fromiter(cols, dtype=np.int64, count=len(cols))
+        self._words = _SharedTerms("\n".join(words), ROW_CACHE_SIZE)  # dicts keep insertion order: id order
+        if self._words.size != len(words):
+            raise _Unsupported("a word n-gram term holds a line break")
 
     def entries(self, batch):
         docs = batch.tokens(self._tokenizer)
-        if len(docs) == 1:
-            col = self._single(docs[0])
-            return np.zeros(len(col), dtype=np.int64), col, np.ones(len(col))
-        get = self._words.get
         n_docs = len(docs)
         counts = np.fromiter(map(len, docs), dtype=np.int64, count=n_docs)
         flat = docs[0] if n_docs == 1 else [t for d in docs for t in d]
-        ids = np.fromiter((get(t, -1) for t in flat), dtype=np.int64, count=len(flat))
+        ids = np.asarray(self._words.ids(flat), dtype=np.int64)
         if self._bos is not None:
             # [<s>, tokens..., </s>] per document: two more slots each.
             ends = np.cumsum(counts + 2)
@@ -431,35 +448,44 @@ class _CharNgrams(_SparseBlock):
     """``CharNgrams``: character n-grams inside word boundaries, sublinear tf times idf."""
 
     def __init__(self, chars):
-        from training.features import unpack_terms
-
         super().__init__(chars.idf_)
-        self._vocab = unpack_terms(chars.terms_)
-        if len(self._vocab) != self.width:
+        self._terms = _SharedTerms(chars.terms_, 0)
+        if self._terms.size != self.width:
             raise _Unsupported("character vocabulary and idf differ in length")
-        vectorizer = chars._vectorizer(self._vocab)
+        vectorizer = chars._vectorizer({"": 0})  # only its analyzer is used: no vocabulary needed
         self._analyze = vectorizer.build_analyzer()
         self._preprocess = vectorizer.build_preprocessor()
         self._max_chars = getattr(chars, "max_chars", None)
         self._word_cols: dict[str, np.ndarray] = {}
 
-    def _learn(self, word: str) -> np.ndarray:
-        # char_wb n-grams never cross whitespace, so a text's grams are its words' grams; lowercasing is
-        # idempotent, so analysing a preprocessed word gives the grams it has inside the whole text.
-        get = self._vocab.get
-        cols = np.sort(np.fromiter((c for c in map(get, self._analyze(word)) if c is not None), dtype=np.int64))
-        if len(self._word_cols) >= WORD_CACHE_SIZE:
-            self._word_cols.clear()
-        self._word_cols[word] = cols
-        return cols
+    def _columns(self, words) -> list[np.ndarray]:
+        """Return the sorted n-gram columns of each word, learning the ones not seen before."""
+        known = self._word_cols.get
+        found = [known(w) for w in words]
+        new = [w for w, cols in zip(words, found) if cols is None]
+        if new:
+            # char_wb n-grams never cross whitespace, so a text's grams are its words' grams; lowercasing is
+            # idempotent, so analysing a preprocessed word gives the grams it has inside the whole text.
+            grams = [self._analyze(w) for w in new]
+            cols = self._terms.find([g for gs in grams for g in gs])
+            if len(self._word_cols) + len(new) > WORD_CACHE_SIZE:
+                self._word_cols.clear()
+            for w, part in zip(new, np.split(cols, np.cumsum([len(g) for g in grams])[:-1])):
+                part = part[part >= 0]
+                part.sort()
+                self._word_cols[w] = part
+            found = [self._word_cols[w] if cols is None else cols for w, cols in zip(words, found)]
+        return found
 
     def entries(self, batch):
         preprocess = self._preprocess
-        known, learn = self._word_cols.get, self._learn
         texts = [t[: self._max_chars] for t in batch.texts] if self._max_chars else batch.texts
         if len(texts) == 1:
-            grams = [c if (c := known(w)) is not None else learn(w) for w in preprocess(texts[0]).split()]
-            col, tf = np.unique(np.concatenate(grams) if grams else np.zeros(0, np.int64), return_counts=True)
+            words = preprocess(texts[0]).split()
+            grams = self._columns(list(dict.fromkeys(words)))
+            lookup = dict(zip(dict.fromkeys(words), grams))
+            merged = np.concatenate([lookup[w] for w in words]) if words else np.zeros(0, np.int64)
+            col, tf = np.unique(merged, return_counts=True)
             tf = np.log(tf) + 1.0
             return np.zeros(len(col), dtype=np.int64), col, tf
         per_doc = [preprocess(t).split() for t in texts]
@@ -467,7 +493,7 @@ class _CharNgrams(_SparseBlock):
         codes: dict[str, int] = {}
         occurrences = np.fromiter((codes.setdefault(w, len(codes)) for d in per_doc for w in d), dtype=np.int64,
                                   count=int(counts.sum()))
-        grams = [c if (c := known(w)) is not None else learn(w) for w in codes]
+        grams = self._columns(list(codes))
         if not grams:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, np.zeros(0)
