@@ -280,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--test", default=None, help="separate test file")
     group.add_argument("--test-size", type=float, default=None, help="held-out fraction (default 0.2)")
     group.add_argument("--cv", type=int, default=None, help="K-fold cross-validation on the data")
-    p.add_argument("--features", default="auto", choices=["auto", "mean", "sif", "meanmax", "hybrid"])
+    p.add_argument("--features", default="auto", choices=["auto", "mean", "sif", "meanmax", "dense", "hybrid", "hybrid-pos"],
+                   help="feature set (default auto: chosen by cross-validation on the training data)")
     p.add_argument("--classifier", default="logreg", choices=["logreg", "svm", "mlp", "fasttext"],
                    help="fasttext: fastText's own supervised model from the store's vectors (vecclf[fasttext])")
     p.add_argument("--C", type=float, default=None, help="inverse regularisation (default: chosen by auto, else 1)")

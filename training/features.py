@@ -102,12 +102,16 @@ class FirstWords(TransformerMixin, BaseEstimator):
         store = self._open()
         texts = as_text_list(X)
         out = np.zeros((len(texts), self.k * self.dim_), dtype=np.float32)
-        index = store.index
-        for i, tokens in enumerate(store.tokenizer.many(texts)):
-            for j, tok in enumerate(tokens[: self.k]):
-                row = index.get(tok)
-                if row is not None:
+        heads = [tokens[: self.k] for tokens in store.tokenizer.many(texts)]
+        # One lookup for all heads through the store's shared array index (no per-process word dict).
+        rows = store.rows_array([tok for head in heads for tok in head]) if any(heads) else np.zeros(0, np.int64)
+        pos = 0
+        for i, head in enumerate(heads):
+            for j in range(len(head)):
+                row = int(rows[pos + j])
+                if row >= 0:
                     out[i, j * self.dim_ : (j + 1) * self.dim_] = store.vectors[row]
+            pos += len(head)
         return out
 
 
