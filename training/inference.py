@@ -19,12 +19,22 @@ for a one-text request. A :class:`Predictor` compiles the linear models that
   plus the intercept, then the sigmoid (binary) or the one-vs-rest
   normalisation of scikit-learn's ``OneVsRestClassifier.predict_proba``.
 
+A request with one text (most of them) takes a leaner path through the same
+numbers, since numpy's per-call overhead dominates on one short text: word
+n-grams become a Python set of columns found through a per-process term cache,
+character n-grams one sort of the words' cached columns, and an L2-normalised
+mean embedding the direction of the plain sum of word vectors,
+``(sum @ W) / |sum|``. Each sparse block keeps ``[weight^2 | weight * W]`` in one
+array so a text gathers its columns once. No per-term dicts are built in the
+gunicorn master (see :class:`_SharedTerms`); what one text needs is cached per
+worker, bounded like the other caches.
+
 Feature sets covered: ``mean``, ``sif``, ``meanmax``, ``dense``, ``hybrid``,
 ``hybrid-pos`` with ``LogisticRegression`` or ``OneVsRestClassifier`` of it.
 Everything else (multi-label models, SVM, MLP, fastText) keeps the generic path.
 
 The compiled path is checked against the model on probe texts when it is
-built; if the two disagree it is dropped, so a change elsewhere can make
+built, as one batch and text by text; if the two disagree it is dropped, so a change elsewhere can make
 serving slower but never different::
 
     model, manifest = ModelRegistry(store).load("sentiment")
@@ -37,6 +47,7 @@ Nothing here imports gensim or scikit-learn training code at request time.
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
@@ -126,13 +137,20 @@ class Predictor:
             bias += block.bind(coef[:, start : start + width].T)
             start += width
         self._blocks, self._bias, self._link = blocks, bias, link
-        if not _agrees(self.model.predict_proba(PROBE_TEXTS), self._proba(PROBE_TEXTS)):
+        expected = self.model.predict_proba(PROBE_TEXTS)
+        # Both paths: the batch one, and the one-text one every single-text request takes.
+        alone = np.vstack([self._proba([text]) for text in PROBE_TEXTS])
+        if not (_agrees(expected, self._proba(PROBE_TEXTS)) and _agrees(expected, alone)):
             log.warning("compiled model disagrees with the pipeline on the probe texts; using the pipeline")
             self._blocks = None
 
     # ------------------------------------------------------------ words
     def rows(self, store, tokens: list[str]) -> np.ndarray:
         """Return the vector row of each token (-1 if none) through the store's shared index."""
+        return np.asarray(self.row_list(store, tokens), dtype=np.int64)
+
+    def row_list(self, store, tokens: list[str]) -> list[int]:
+        """Return the vector row of each token (-1 if none), as a list."""
         cache = self._row_cache.get
         rows = [cache(t, -2) for t in tokens]
         if -2 in rows:
@@ -142,7 +160,7 @@ class Predictor:
                 self._row_cache.clear()  # simplest bound: frequent words come back at once
             self._row_cache.update(learned)
             rows = [learned[t] if r == -2 else r for t, r in zip(tokens, rows)]
-        return np.asarray(rows, dtype=np.int64)
+        return rows
 
     # ------------------------------------------------------------ public
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -159,6 +177,13 @@ class Predictor:
         for block in self._blocks:
             block.add(batch, logits)
         logits += self._bias
+        if len(texts) == 1 and self._link != "softmax":
+            # One text: the link in Python floats, cheaper than a few calls on 1-element arrays.
+            p = [_sigmoid1(x) for x in logits[0].tolist()]
+            if self._link == "sigmoid":
+                return np.array([[1.0 - p[0], p[0]]])
+            total = sum(p)
+            return np.array([[x / total for x in p] if total != 0 else p])
         if self._link == "sigmoid":
             p = _sigmoid(logits[:, 0])
             return np.column_stack([1.0 - p, p])
@@ -190,6 +215,10 @@ class Predictor:
         top = np.argmax(proba, axis=1).tolist()
         return [{"label": classes[best], "confidence": row[best], "scores": dict(zip(classes, row))}
                 for row, best in zip(proba.tolist(), top)]
+
+
+def _sigmoid1(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= -700 else 0.0
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -296,23 +325,41 @@ class _SparseBlock:
 
     def bind(self, W: np.ndarray) -> np.ndarray:
         """Fold the column weights into ``W`` (width, n_out); return the bias this block adds (none)."""
-        self._W = np.ascontiguousarray(self._colw[:, None] * W)
-        self._sq = self._colw * self._colw
+        # One array [weight^2 | weight * W] so a single text gathers its columns' numbers in one call.
+        self._M = np.empty((self.width, 1 + W.shape[1]), dtype=np.float64)
+        np.multiply(self._colw, self._colw, out=self._M[:, 0])
+        np.multiply(self._colw[:, None], W, out=self._M[:, 1:])
+        self._W, self._sq = self._M[:, 1:], self._M[:, 0]
         return np.zeros(W.shape[1])
 
     def entries(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return ``(doc, col, tf)``: each document's distinct columns and term frequencies."""
         raise NotImplementedError
 
+    def one(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return ``(col, tf)`` of a one-text batch; ``tf`` None when every count is one."""
+        _, col, tf = self.entries(batch)
+        return col, tf
+
     def add(self, batch: _Batch, logits: np.ndarray) -> None:
-        doc, col, tf = self.entries(batch)
-        if not len(col):
-            return
         n = len(batch.texts)
         if n == 1:
-            norm = np.sqrt(np.dot(tf * tf, self._sq[col]))
-            if norm > 0:
-                logits[0] += (tf @ self._W[col]) / norm
+            # One text: a handful of array calls, no document bookkeeping.
+            col, tf = self.one(batch)
+            if not len(col):
+                return
+            if tf is None:
+                total = self._M[col].sum(axis=0)
+                if total[0] > 0:
+                    logits[0] += total[1:] / math.sqrt(total[0])
+            else:
+                part = self._M[col]
+                norm = math.sqrt(np.dot(tf * tf, part[:, 0]))
+                if norm > 0:
+                    logits[0] += (tf @ part[:, 1:]) / norm
+            return
+        doc, col, tf = self.entries(batch)
+        if not len(col):
             return
         norm = np.sqrt(np.bincount(doc, weights=tf * tf * self._sq[col], minlength=n))
         np.divide(1.0, norm, out=norm, where=norm > 0)
@@ -408,8 +455,43 @@ class _WordNgrams(_SparseBlock):
         self._tokenizer = Tokenizer(nb.lowercase)
         self._bos = (words.get(BOS, -1), words.get(EOS, -1)) if nb.bos else None
         self._words = _SharedTerms("\n".join(words), ROW_CACHE_SIZE)  # dicts keep insertion order: id order
+        self._term_cache: dict[int, int] = {}  # per process: term key -> column (-1 if none), for one text
         if self._words.size != len(words):
             raise _Unsupported("a word n-gram term holds a line break")
+
+    def one(self, batch):
+        ids = self._words.ids(batch.tokens(self._tokenizer)[0])
+        if self._bos is not None:
+            ids = [self._bos[0], *ids, self._bos[1]]
+        # Term keys: a word's id for its unigram, n + a * n + b for the bigram (a, b).
+        n = self._n
+        keys = [i for i in ids if i >= 0]
+        keys += [n + a * n + b for a, b in zip(ids, ids[1:]) if a >= 0 and b >= 0]
+        get = self._term_cache.get
+        cols = [get(k, -2) for k in keys]
+        if -2 in cols:
+            missing = list({k for k, c in zip(keys, cols) if c == -2})
+            learned = dict(zip(missing, self._term_columns(missing)))
+            if len(self._term_cache) + len(learned) > ROW_CACHE_SIZE:
+                self._term_cache.clear()
+            self._term_cache.update(learned)
+            cols = [learned[k] if c == -2 else c for k, c in zip(keys, cols)]
+        distinct = set(cols)
+        distinct.discard(-1)
+        return np.fromiter(distinct, dtype=np.int64, count=len(distinct)), None
+
+    def _term_columns(self, keys: list[int]) -> list[int]:
+        """Return the column of each term key of :meth:`one` (-1 if not in the vocabulary)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        n = self._n
+        out = np.full(len(keys), -1, dtype=np.int64)
+        uni = keys < n
+        out[uni] = self._unigram[keys[uni]]
+        if len(self._pair_keys):
+            pair = keys[~uni] - n
+            at = np.minimum(np.searchsorted(self._pair_keys, pair), len(self._pair_keys) - 1)
+            out[~uni] = np.where(self._pair_keys[at] == pair, self._pair_cols[at], -1)
+        return out.tolist()
 
     def entries(self, batch):
         docs = batch.tokens(self._tokenizer)
@@ -477,16 +559,33 @@ class _CharNgrams(_SparseBlock):
             found = [self._word_cols[w] if cols is None else cols for w, cols in zip(words, found)]
         return found
 
+    def one(self, batch):
+        text = batch.texts[0]
+        words = self._preprocess(text[: self._max_chars] if self._max_chars else text).split()
+        if not words:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        distinct = list(dict.fromkeys(words))
+        grams = self._columns(distinct)
+        if len(distinct) == len(words):
+            merged = np.concatenate(grams)
+        else:
+            lookup = dict(zip(distinct, grams))
+            merged = np.concatenate([lookup[w] for w in words])
+        merged.sort()
+        # Runs of equal columns: their starts, and their lengths as term frequencies.
+        edge = np.empty(len(merged) + 1, dtype=bool)
+        edge[0] = edge[-1] = True
+        np.not_equal(merged[1:], merged[:-1], out=edge[1:-1])
+        starts = np.flatnonzero(edge)
+        tf = np.log(np.diff(starts))
+        tf += 1.0
+        return merged[starts[:-1]], tf
+
     def entries(self, batch):
         preprocess = self._preprocess
         texts = [t[: self._max_chars] for t in batch.texts] if self._max_chars else batch.texts
         if len(texts) == 1:
-            words = preprocess(texts[0]).split()
-            grams = self._columns(list(dict.fromkeys(words)))
-            lookup = dict(zip(dict.fromkeys(words), grams))
-            merged = np.concatenate([lookup[w] for w in words]) if words else np.zeros(0, np.int64)
-            col, tf = np.unique(merged, return_counts=True)
-            tf = np.log(tf) + 1.0
+            col, tf = self.one(batch)
             return np.zeros(len(col), dtype=np.int64), col, tf
         per_doc = [preprocess(t).split() for t in texts]
         counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
@@ -530,6 +629,18 @@ class _ScaledDense:
         return -(mean / scale) @ W
 
     def add(self, batch: _Batch, logits: np.ndarray) -> None:
+        if len(batch.texts) == 1:
+            pooled = self._source.direction_of()
+            if pooled is None:
+                logits[0] += self._source.one(batch) @ self._W
+                return
+            # An L2-normalised mean is the direction of the sum: (sum @ W) / |sum|, no mean, no copies.
+            total, _ = pooled.sum_of(batch)
+            if total is not None:
+                norm = math.sqrt(np.dot(total, total))
+                if norm > 0:
+                    logits[0] += (total @ self._W) / norm
+            return
         logits += self._source(batch) @ self._W
 
 
@@ -538,6 +649,14 @@ class _DenseSource:
     """A callable ``batch -> (n, width)`` array reproducing a dense transformer's output."""
 
     width = 0
+
+    def one(self, batch: _Batch) -> np.ndarray:
+        """Return the (width,) row of a one-text batch."""
+        return self(batch)[0]
+
+    def direction_of(self) -> "_Pooled | None":
+        """Return the mean-pooling source whose L2-normalised output this is, if it is one."""
+        return None
 
     @staticmethod
     def of(step, predictor) -> "_DenseSource":
@@ -574,6 +693,27 @@ class _Pooled(_DenseSource):
         # Stores with fastText subwords build OOV vectors from n-grams: the embedder does that itself.
         self._own = (emb.pooling in ("mean", "meanmax", "sif") and emb.empty == "zeros"
                      and not (emb.oov == "subword" and store.ngrams is not None))
+
+    def sum_of(self, batch: _Batch) -> tuple[np.ndarray | None, int]:
+        """Return the float32 sum of a one-text batch's word vectors (None if it has none), and their number."""
+        rows = [r for r in self._predictor.row_list(self._store, batch.tokens(self._store.tokenizer)[0]) if r >= 0]
+        if not rows:
+            return None, 0
+        return self._matrix[rows].astype(np.float32, copy=False).sum(axis=0), len(rows)
+
+    def direction_of(self):
+        return self if self._own and self._emb.pooling == "mean" and self._emb.normalize else None
+
+    def one(self, batch: _Batch) -> np.ndarray:
+        if not self._own or self._emb.pooling != "mean":
+            return self(batch)[0]
+        out, count = self.sum_of(batch)
+        if out is None:
+            return np.zeros(self.width, dtype=np.float32)
+        out /= count
+        if self._emb.normalize:
+            _l2(out)
+        return out
 
     def __call__(self, batch: _Batch) -> np.ndarray:
         emb = self._emb
@@ -656,6 +796,14 @@ class _Normalized(_DenseSource):
     def __call__(self, batch: _Batch) -> np.ndarray:
         return _l2_rows(np.array(self._inner(batch), dtype=np.float32))
 
+    def one(self, batch: _Batch) -> np.ndarray:
+        return _l2(np.array(self._inner.one(batch), dtype=np.float32))
+
+    def direction_of(self):
+        inner = self._inner
+        # The L2 norm of a mean is that of the sum (zero stays zero): only mean pooling, whatever it does after.
+        return inner if type(inner) is _Pooled and inner._own and inner._emb.pooling == "mean" else None
+
 
 class _Joined(_DenseSource):
     """A ``FeatureUnion`` of dense sources: their columns side by side."""
@@ -666,6 +814,17 @@ class _Joined(_DenseSource):
 
     def __call__(self, batch: _Batch) -> np.ndarray:
         return np.hstack([p(batch) for p in self._parts])
+
+    def one(self, batch: _Batch) -> np.ndarray:
+        return np.concatenate([p.one(batch) for p in self._parts])
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    """Scale the vector ``x`` to unit L2 norm in place (a zero vector stays zero); return ``x``."""
+    norm = np.sqrt(np.dot(x, x))
+    if norm > 0:
+        x /= norm
+    return x
 
 
 def _l2_rows(X: np.ndarray) -> np.ndarray:

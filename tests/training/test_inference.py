@@ -49,6 +49,8 @@ def test_predictor_matches_the_model(tiny_vectors, sentiment_csv, features, comp
     predictor = Predictor(model)
     assert predictor.compiled is compiled
     np.testing.assert_allclose(predictor.predict_proba(TEXTS), model.predict_proba(TEXTS), atol=1e-6)
+    for i, text in enumerate(TABLE):  # the one-text path
+        np.testing.assert_allclose(predictor.predict_proba([text]), model.predict_proba([text]), rtol=0, atol=1e-5)
     for fast, slow in zip(predictor.explain(TEXTS), model.explain(TEXTS)):
         assert fast["label"] == slow["label"]
         assert fast["confidence"] == pytest.approx(slow["confidence"], abs=1e-6)
@@ -142,11 +144,55 @@ def test_words_come_from_the_shared_index(tiny_vectors, sentiment_csv):
     assert vectors._index is None
 
 
-def test_single_and_batch_agree(tiny_vectors, sentiment_csv):
-    """A text scores the same alone and inside a batch."""
+@pytest.mark.parametrize("features", ["mean", "dense", "hybrid", "hybrid-pos"])
+@pytest.mark.parametrize("task", ["binary", "three classes"])
+def test_single_and_batch_agree(tiny_vectors, sentiment_csv, topics_csv, features, task):
+    """A text scores the same alone (the one-text path) and inside a batch, and as TextModel scores it."""
     store, _, _ = tiny_vectors
-    predictor = Predictor(_load(store, data=str(sentiment_csv), features="mean"))
-    batch = predictor.predict_proba(TEXTS)
-    for i, text in enumerate(TEXTS):
-        np.testing.assert_allclose(predictor.predict_proba([text])[0], batch[i], atol=1e-7)
-    assert predictor.predict_proba([]).shape == (0, 2)
+    model = _load(store, data=str(sentiment_csv if task == "binary" else topics_csv), features=features)
+    predictor = Predictor(model)
+    assert predictor.compiled is True
+    batch = predictor.predict_proba(TABLE + PROBE_TEXTS)
+    for i, text in enumerate(TABLE + PROBE_TEXTS):
+        alone = predictor.predict_proba([text])
+        assert alone.shape == (1, len(predictor.classes))
+        # 1e-5: a batch sums long texts' float32 vectors in another order (~2e-6 off the model at most here).
+        np.testing.assert_allclose(alone[0], batch[i], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(alone, model.predict_proba([text]), rtol=0, atol=1e-5)
+        assert alone.sum() == pytest.approx(1.0)
+    for _ in range(2):  # the per-process caches give the same numbers once warm
+        np.testing.assert_allclose(np.vstack([predictor.predict_proba([t]) for t in TABLE]), batch[: len(TABLE)],
+                                   rtol=0, atol=1e-5)
+    assert predictor.predict_proba([]).shape == (0, len(predictor.classes))
+
+
+@pytest.mark.parametrize("block", ["_WordNgrams", "_CharNgrams"])
+def test_a_disagreeing_one_text_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch, block):
+    """The self-check covers the one-text path too: if only it is wrong, the pipeline serves."""
+    from training import inference
+
+    store, _, _ = tiny_vectors
+    model = _load(store, data=str(sentiment_csv), features="hybrid")
+    cls = getattr(inference, block)
+    wrong = cls.one
+    monkeypatch.setattr(cls, "one", lambda self, batch: (wrong(self, batch)[0][:1], None))
+    predictor = Predictor(model)
+    assert predictor.compiled is False
+    for text in TEXTS:
+        np.testing.assert_allclose(predictor.predict_proba([text]), model.predict_proba([text]), atol=1e-12)
+
+
+def test_a_disagreeing_one_text_dense_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch):
+    """A wrong one-text embedding sum is caught by the self-check as well."""
+    from training import inference
+
+    store, _, _ = tiny_vectors
+    model = _load(store, data=str(sentiment_csv), features="hybrid")
+    right = inference._Pooled.sum_of
+
+    def wrong(self, batch):
+        total, count = right(self, batch)
+        return (None if total is None else np.ones_like(total)), count
+
+    monkeypatch.setattr(inference._Pooled, "sum_of", wrong)
+    assert Predictor(model).compiled is False
