@@ -143,11 +143,16 @@ def test_admin_reload_reaches_every_worker(server, store):
     assert versions == {"v2"}
 
 
-def test_sigterm_stops_cleanly(server):
+def test_sigterm_stops_cleanly(server, tmp_path):
     """SIGTERM ends the master and workers with exit code 0."""
-    _, proc = server
+    port, proc = server
+    # Let both workers finish booting: a signal that lands mid-boot tests gunicorn's boot, not our shutdown.
+    for _ in range(4):
+        assert call(port, "GET", "/healthz")[0] == 200
+    time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
+    code = proc.wait(timeout=30)
+    assert code == 0, (tmp_path / "server.log").read_text(errors="replace")[-3000:]
 
 
 def test_gunicorn_config_reads_the_environment(monkeypatch, tmp_path):
