@@ -55,11 +55,21 @@ def folds_for(labels, multilabel: bool, seed: int, k: int = MAX_FOLDS):
     n = len(labels)
     if multilabel:
         return list(KFold(n_splits=min(k, n), shuffle=True, random_state=seed).split(np.zeros(n))) if n >= 4 else None
-    smallest = min(Counter(labels).values())
-    k = min(k, smallest)
+    counts = Counter(labels)
+    # Rows of a class too rare to split (one row) always stay on the training side of every fold,
+    # so a few-label set with one singleton class still gets cross-validated.
+    rare = np.asarray([counts[lab] < 2 for lab in labels])
+    common = np.flatnonzero(~rare)
+    common_counts = [c for c in counts.values() if c >= 2]
+    if len(common_counts) < 2:
+        return None
+    k = min(k, min(common_counts))
     if k < 2:
         return None
-    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(n), labels))
+    sub_labels = [labels[i] for i in common]
+    always = np.flatnonzero(rare)
+    return [(np.sort(np.concatenate([common[tr], always])), common[te])
+            for tr, te in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(common, sub_labels)]
 
 
 def choose_config(texts, labels, *, vectors, store, features="auto", classifier="logreg", C=None,

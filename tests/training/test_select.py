@@ -1,5 +1,6 @@
 """`--features auto`: selection by cross-validation on training data only."""
 
+import numpy as np
 import pytest
 
 from tests.conftest import make_corpus
@@ -58,8 +59,25 @@ def test_too_few_rows_per_class_falls_back(tiny_vectors):
     assert report["folds"] == 0 and "too few" in report["note"]
 
 
-@pytest.mark.parametrize("labels, k, expected", [(["a"] * 10 + ["b"] * 3, 5, 3), (["a"] * 10 + ["b"] * 1, 5, None)])
-def test_folds_never_exceed_the_smallest_class(labels, k, expected):
-    """Stratified folds are capped by the smallest class; one row of a class means no CV."""
+@pytest.mark.parametrize(
+    "labels, k, expected",
+    [
+        (["a"] * 10 + ["b"] * 3, 5, 3),
+        (["a"] * 10 + ["b"] * 4 + ["c"], 5, 4),
+        (["a"] * 10 + ["b"], 5, None),
+        (["a", "b", "c"], 5, None),
+    ],
+)
+def test_folds_never_exceed_the_smallest_splittable_class(labels, k, expected):
+    """Folds are capped by the smallest class with two or more rows; fewer than two such classes means no CV."""
     folds = folds_for(labels, False, 0, k)
     assert (None if folds is None else len(folds)) == expected
+
+
+def test_singleton_classes_stay_in_every_training_fold():
+    """A class with one row is never tested on, but every fold trains on it."""
+    labels = ["a"] * 6 + ["b"] * 6 + ["c"]
+    folds = folds_for(labels, False, 0, 3)
+    for train, test in folds:
+        assert 12 in train and 12 not in test
+        assert sorted(np.concatenate([train, test])) == list(range(13))
