@@ -1,5 +1,6 @@
 # vecclf service image: `vecclf serve` (gunicorn, service/gunicorn.conf.py) on port 8000.
-# The same image runs the retrain job: `docker run IMAGE vecclf retrain --config ...`.
+# The same image runs the nightly job: `docker run -v STORE:/models IMAGE vecclf-nightly-retrain MODEL DATA`
+# (deploy/nightly-retrain.sh: train, `vecclf check`, promote only if not worse).
 # Mount the model store at /models (VECCLF_STORE); the image ships none.
 FROM python:3.11-slim-bookworm
 
@@ -18,6 +19,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY training ./training
 COPY service ./service
+COPY deploy/nightly-retrain.sh /usr/local/bin/vecclf-nightly-retrain
 RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin vecclf \
     && mkdir -p /models /tmp/vecclf-metrics /tmp/vecclf-run \
