@@ -47,6 +47,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_section import replace_section, write_section  # noqa: E402,F401  (learning_curve imports them from here)
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 DATA_DIR = ROOT.parent / "shared" / "data" / "sentences"
@@ -386,26 +389,6 @@ def render(results: dict, *, fasttext_why: str | None, command: str, started: st
               "(MR is sorted by label). Mean GloVe: `--features mean` (C=1). MR folds: "
               "`StratifiedKFold(10, shuffle=True, random_state=0)`; MR is read as Latin-1."]
     return "\n".join(lines)
-
-
-def replace_section(doc: str, name: str, body: str) -> str:
-    """Return ``doc`` with the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` set to ``body``.
-
-    The markers are appended at the end when missing; everything outside them is kept as it was.
-    """
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body.strip()}\n{end}"
-    if start in doc and end in doc and doc.index(start) < doc.index(end):
-        head, rest = doc.split(start, 1)
-        _, tail = rest.split(end, 1)
-        return head + block + tail
-    return doc.rstrip("\n") + "\n\n" + block + "\n"
-
-
-def write_section(name: str, body: str, path: Path = DOC) -> None:
-    """Replace the ``name`` marker section of ``path`` (created with a title if missing)."""
-    doc = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
-    path.write_text(replace_section(doc, name, body), "utf-8")
 
 
 def main(argv=None) -> int:

@@ -36,8 +36,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_section import write_section  # noqa: E402
 DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- serve:start -->", "<!-- serve:end -->"
 SST = ROOT.parent / "shared" / "data" / "sentences" / "stsa.binary.train"
 SST_TEST = ROOT.parent / "shared" / "data" / "sentences" / "stsa.binary.test"
 
@@ -228,20 +229,6 @@ def load(port: int, payloads: list[bytes], seconds: float, clients: int, during=
 
 
 # ---------------------------------------------------------------- report
-def write_section(table: str) -> None:
-    """Replace the text between the serve markers of docs/benchmarks.md (create it if missing)."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text("utf-8") if DOC.exists() else "# Benchmarks\n"
-    block = f"{START}\n{table}\n{END}"
-    if START in text and END in text and text.index(START) < text.index(END):
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(text, "utf-8")
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", default=os.path.join(tempfile.gettempdir(), "vecclf-bench-serve"))
@@ -321,7 +308,7 @@ def main(argv=None) -> int:
     ])
     print(table)
     if not args.no_write:
-        write_section(table)
+        write_section("serve", table)
         print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
     return 0
 

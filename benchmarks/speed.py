@@ -36,8 +36,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- speed:start -->", "<!-- speed:end -->"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docs_section import write_section  # noqa: E402
 SENTENCES = ROOT.parent / "shared" / "data" / "sentences"
 PY = sys.executable
 VECCLF = [PY, "-m", "training.cli"]
@@ -474,20 +474,6 @@ def table(res: dict, argv: list[str], repeats: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace the text between the speed markers of docs/benchmarks.md (create it if missing)."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    doc = DOC.read_text("utf-8") if DOC.exists() else "# Benchmarks\n"
-    block = f"{START}\n{text}\n{END}"
-    if START in doc and END in doc and doc.index(START) < doc.index(END):
-        head, rest = doc.split(START, 1)
-        _, tail = rest.split(END, 1)
-        doc = head + block + tail
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(doc, "utf-8")
-
-
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -520,7 +506,7 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2, default=str), "utf-8")
     if not args.quick:
-        write_section(text)
+        write_section("speed", text)
     gc.collect()
     return 0
 

@@ -193,11 +193,10 @@ def load_bundle(bundle: Path, store: str | os.PathLike):
 
 
 def _point_at_store(model, store, vectors_path: Path) -> None:
-    """Make the model and every embedder in it read the store it was checked against."""
+    """Make the model and every store-backed part of it read the store it was checked against."""
     from sklearn.base import BaseEstimator
 
-    from training.embed import DocumentEmbedder
-    from training.fasttext_backend import FastTextClassifier
+    from training.embed import StoreBacked
 
     stack, seen = [model], set()
     while stack:
@@ -205,14 +204,10 @@ def _point_at_store(model, store, vectors_path: Path) -> None:
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        if isinstance(obj, DocumentEmbedder):
+        if isinstance(obj, StoreBacked):
             obj.store = str(store)
             obj.vectors = str(vectors_path)
             obj._store = None
-        elif isinstance(obj, FastTextClassifier):
-            # It needs the store only to fit; record the name, not this machine's path.
-            obj.store = str(store)
-            obj.vectors = str(vectors_path)
         elif isinstance(obj, BaseEstimator):
             stack.extend(vars(obj).values())
         elif isinstance(obj, (list, tuple)):

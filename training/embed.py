@@ -54,7 +54,28 @@ def default_store_dir() -> str:
     return os.environ.get("VECCLF_STORE", "models")
 
 
-class DocumentEmbedder(TransformerMixin, BaseEstimator):
+class StoreBacked:
+    """Mixin for estimators whose ``vectors``/``store`` parameters name a vector store, opened on first use.
+
+    The opened store is a cache, not state: it is never cloned or serialised, and
+    :func:`training.bundle.load_bundle` re-points every ``StoreBacked`` part of a
+    model at the store it was checked against.
+    """
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_store", None)
+        return state
+
+    def _open(self) -> VectorStore:
+        store = getattr(self, "_store", None)
+        if store is None:
+            store = open_store(self.store or default_store_dir(), self.vectors)
+            self._store = store
+        return store
+
+
+class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
     """Embed texts by pooling pretrained word vectors.
 
     Parameters:
@@ -73,19 +94,6 @@ class DocumentEmbedder(TransformerMixin, BaseEstimator):
         self.oov = oov
         self.empty = empty
         self.normalize = normalize
-
-    # The opened store is a cache, not state: never cloned, never serialized.
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_store", None)
-        return state
-
-    def _open(self) -> VectorStore:
-        store = getattr(self, "_store", None)
-        if store is None:
-            store = open_store(self.store or default_store_dir(), self.vectors)
-            self._store = store
-        return store
 
     def _check_params(self) -> None:
         for value, allowed, what in (

@@ -32,6 +32,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from training.embed import StoreBacked
 from training.errors import DataError, VecclfError
 
 INSTALL_HINT = "pip install 'vecclf[fasttext]'"
@@ -67,7 +68,7 @@ def ngram_buckets(lines: list[str], word_ngrams: int) -> int:
     return int(min(MAX_BUCKET, max(MIN_BUCKET, 1 << max(len(grams) - 1, 1).bit_length())))
 
 
-class FastTextClassifier(ClassifierMixin, BaseEstimator):
+class FastTextClassifier(StoreBacked, ClassifierMixin, BaseEstimator):
     """fastText supervised training on tokenized texts, initialised from a vector store.
 
     Parameters:
@@ -102,8 +103,7 @@ class FastTextClassifier(ClassifierMixin, BaseEstimator):
             DataError: texts and labels differ in number, fewer than two classes, or training diverged.
             VecclfError: the fastText package is not installed.
         """
-        from training.embed import as_text_list, default_store_dir
-        from training.vectors.store import open_store
+        from training.embed import as_text_list
 
         import_fasttext()  # fail early, with the install hint
         texts, y = as_text_list(X), list(y)
@@ -114,7 +114,7 @@ class FastTextClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.asarray(sorted({lab for labs in targets for lab in labs}), dtype=object)
         if len(self.classes_) < 2:
             raise DataError(f"need at least two classes to train, got {list(self.classes_)}")
-        store = open_store(self.store or default_store_dir(), self.vectors)
+        store = self._open()
         self.lowercase_ = store.lowercase if self.lowercase is None else bool(self.lowercase)
         self.dim_ = store.dim
         lines = self._lines(texts)
@@ -198,8 +198,9 @@ class FastTextClassifier(ClassifierMixin, BaseEstimator):
 
     def __getstate__(self):
         # The native model is not serialisable; model_bytes_ rebuilds it.
-        state = super().__getstate__()
+        state = BaseEstimator.__getstate__(self)
         state.pop("_ft", None)
+        state.pop("_store", None)
         return state
 
 

@@ -32,7 +32,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import Normalizer, normalize
 from sklearn.utils.validation import check_is_fitted
 
-from training.embed import DocumentEmbedder, as_text_list, default_store_dir
+from training.embed import DocumentEmbedder, StoreBacked, as_text_list
 from training.tokenize import Tokenizer
 
 FEATURE_SETS = ("mean", "sif", "meanmax", "dense", "hybrid", "hybrid-pos")
@@ -68,26 +68,13 @@ class DenseScale(TransformerMixin, BaseEstimator):
         return ((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_).astype(np.float32)
 
 
-class FirstWords(TransformerMixin, BaseEstimator):
+class FirstWords(StoreBacked, TransformerMixin, BaseEstimator):
     """Concatenate the vectors of each text's first ``k`` tokens (zeros where missing)."""
 
     def __init__(self, vectors="glove-6b-50d", store=None, k=3):
         self.vectors = vectors
         self.store = store
         self.k = k
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_store", None)
-        return state
-
-    def _open(self):
-        from training.vectors.store import open_store
-
-        store = getattr(self, "_store", None)
-        if store is None:
-            store = self._store = open_store(self.store or default_store_dir(), self.vectors)
-        return store
 
     def fit(self, X, y=None):
         """Record the width; nothing is learned."""
@@ -263,12 +250,12 @@ class CharNgrams(TransformerMixin, BaseEstimator):
         return vec.transform(self._head(X))
 
 
-def dense_block(vectors, store, poolings=("mean",)):
-    """Return pooled embeddings, each L2-normalised, standardised as one block."""
+def dense_block(vectors, store, poolings=("mean",), weight=1.0):
+    """Return pooled embeddings, each L2-normalised, standardised as one block of row norm about ``weight``."""
     parts = [(p, Pipeline([("embed", DocumentEmbedder(vectors=vectors, store=store, pooling=p)),
                            ("norm", Normalizer())])) for p in poolings]
     joined = parts[0][1] if len(parts) == 1 else FeatureUnion(parts)
-    return Pipeline([("pooled", joined), ("scale", DenseScale(weight=1.0, per_feature=True))])
+    return Pipeline([("pooled", joined), ("scale", DenseScale(weight=weight, per_feature=True))])
 
 
 def build_features(name: str, vectors: str, store: str | None, lowercase: bool = True, dense_weight: float = 1.0):
@@ -285,7 +272,7 @@ def build_features(name: str, vectors: str, store: str | None, lowercase: bool =
         blocks = [
             ("words", NBNgrams(lowercase=lowercase, bos=pos)),
             ("chars", CharNgrams(lowercase=lowercase)),
-            ("dense", dense_block(vectors, store, ("mean",))),
+            ("dense", dense_block(vectors, store, ("mean",), weight=dense_weight)),
         ]
         if pos:
             blocks.append(("first", Pipeline([("embed", FirstWords(vectors=vectors, store=store, k=3)),

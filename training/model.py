@@ -93,11 +93,8 @@ class TextModel(ClassifierMixin, BaseEstimator):
         texts = as_text_list(X)
         if not texts:
             return np.zeros((0, len(self.classes_)))
-        proba = self.pipeline_.predict_proba(texts)
-        if not self.multilabel_:
-            # The estimator's column order is its own classes_, which equals ours (both sorted).
-            return np.asarray(proba, dtype=np.float64)
-        return np.asarray(proba, dtype=np.float64)
+        # The estimator's column order is its own classes_, which equals ours (both sorted).
+        return np.asarray(self.pipeline_.predict_proba(texts), dtype=np.float64)
 
     def predict(self, X):
         """Return the top label per text (tuples of labels for multi-label models)."""

@@ -169,3 +169,33 @@ def test_versions_are_immutable(trained):
     with pytest.raises(OSError):
         bundle_mod.write_bundle(store / "demo", "v1", model, manifest)
     assert ModelRegistry(store).versions("demo") == ["v1"]
+
+
+def test_bundle_reads_the_store_it_is_loaded_from(tiny_vectors, sentiment_csv, tmp_path):
+    """Every store-backed part of a model (embedders, first-word vectors) follows the store it is loaded from."""
+    import shutil
+
+    from training.embed import StoreBacked
+    from training.train import train as train_model
+
+    store, _, _ = tiny_vectors
+    train_model(store=str(store), name="pos", data=str(sentiment_csv), vectors="tiny", features="hybrid-pos", C=3.0)
+    texts = ["A great film.", "Awful and boring."]
+    before = ModelRegistry(store).load("pos")[0].predict_proba(texts)
+    moved = tmp_path / "moved"
+    shutil.copytree(store, moved)
+    shutil.rmtree(store)
+    model, _ = ModelRegistry(moved).load("pos")
+    parts = []
+    stack = [model]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, StoreBacked):
+            parts.append(obj)
+        elif hasattr(obj, "__dict__"):
+            stack.extend(v for v in vars(obj).values() if hasattr(v, "__dict__") or isinstance(v, list))
+        elif isinstance(obj, list):
+            stack.extend(v[1] if isinstance(v, tuple) else v for v in obj)
+    assert {type(p).__name__ for p in parts} == {"DocumentEmbedder", "FirstWords"}
+    assert all(str(moved) in p.store for p in parts)
+    np.testing.assert_array_equal(model.predict_proba(texts), before)
