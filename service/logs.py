@@ -55,26 +55,36 @@ def configure(level: str = "INFO") -> None:
         logger.propagate = False
 
 
+def request_id(incoming: str | None) -> str:
+    """Return the caller's request id if it is a plain token, else a new one."""
+    return incoming if incoming and _ID_RE.match(incoming) else uuid.uuid4().hex
+
+
+def finish(rid: str, method: str, path: str, remote: str | None, endpoint: str, status: int, seconds: float,
+           model: str = "", version: str | None = None, n_texts: int | None = None, log: bool = True) -> None:
+    """Count a finished request and write its access line (shared by Flask and the predict fast path)."""
+    metrics.observe_request(model, endpoint, method, status, seconds)
+    if log and ACCESS.isEnabledFor(logging.INFO):
+        fields = {"event": "request", "request_id": rid, "method": method, "path": path, "endpoint": endpoint,
+                  "status": status, "duration_ms": round(seconds * 1000, 3), "remote": remote}
+        if model:
+            fields.update(model=model, version=version, n_texts=n_texts)
+        ACCESS.info("request", extra={"fields": fields})
+
+
 def _begin() -> None:
-    incoming = request.headers.get(HEADER, "")
-    g.request_id = incoming if _ID_RE.match(incoming) else uuid.uuid4().hex
+    g.request_id = request_id(request.headers.get(HEADER, ""))
     g.started = time.perf_counter()
 
 
 def _finish(response):
     seconds = time.perf_counter() - g.get("started", time.perf_counter())
     rule = request.url_rule
-    endpoint = rule.endpoint if rule is not None else "unmatched"
-    model = g.get("model_name", "")
-    response.headers[HEADER] = g.get("request_id", "")
-    metrics.observe_request(model, endpoint, request.method, response.status_code, seconds)
-    if ACCESS.isEnabledFor(logging.INFO) and g.get("access_log", True):
-        fields = {"event": "request", "request_id": g.get("request_id"), "method": request.method,
-                  "path": request.path, "endpoint": endpoint, "status": response.status_code,
-                  "duration_ms": round(seconds * 1000, 3), "remote": request.remote_addr}
-        if model:
-            fields.update(model=model, version=g.get("model_version"), n_texts=g.get("n_texts"))
-        ACCESS.info("request", extra={"fields": fields})
+    rid = g.get("request_id", "")
+    response.headers[HEADER] = rid
+    finish(rid, request.method, request.path, request.remote_addr, rule.endpoint if rule is not None else "unmatched",
+           response.status_code, seconds, g.get("model_name", ""), g.get("model_version"), g.get("n_texts"),
+           g.get("access_log", True))
     return response
 
 

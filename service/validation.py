@@ -24,14 +24,22 @@ def _bad(code: str, message: str) -> ApiError:
 
 def read_json(request: Request, config: Config):
     """Return the decoded JSON body of ``request``."""
-    mimetype = request.mimetype or ""
+    check_headers(request.mimetype or "", request.content_length, config)
+    return decode_json(request.get_data(cache=False), config)
+
+
+def check_headers(mimetype: str, content_length: int | None, config: Config) -> None:
+    """Refuse a body that is not JSON, or that says it is larger than the limit, before reading it."""
     if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         got = mimetype or "no Content-Type"
         raise ApiError(415, "unsupported_media_type", f"send JSON with Content-Type: application/json (got {got})")
-    if request.content_length is not None and request.content_length > config.max_body_bytes:
+    if content_length is not None and content_length > config.max_body_bytes:
         raise ApiError(413, "body_too_large",
-                       f"request body too large: {request.content_length} bytes; the limit is {config.max_body_bytes}")
-    raw = request.get_data(cache=False)
+                       f"request body too large: {content_length} bytes; the limit is {config.max_body_bytes}")
+
+
+def decode_json(raw: bytes, config: Config):
+    """Return the JSON value of the body bytes ``raw``."""
     if len(raw) > config.max_body_bytes:
         raise ApiError(413, "body_too_large", f"request body too large: the limit is {config.max_body_bytes} bytes")
     if not raw.strip():
@@ -50,13 +58,17 @@ def read_json(request: Request, config: Config):
 
 def parse_texts(request: Request, config: Config) -> list[str]:
     """Return the validated ``texts`` of a predict/embed request."""
-    body = read_json(request, config)
+    return texts_of(read_json(request, config), config)
+
+
+def texts_of(body, config: Config) -> list[str]:
+    """Return the validated ``texts`` of a decoded predict/embed body."""
     if not isinstance(body, dict):
         raise _bad("invalid_body", f'body must be a JSON object {{"texts": [...]}}, got {_kind(body)}')
     if "texts" not in body:
         raise _bad("missing_field", 'body has no "texts" field; send {"texts": ["..."]}')
-    unknown = sorted(set(body) - {"texts"})
-    if unknown:
+    if len(body) > 1:
+        unknown = sorted(set(body) - {"texts"})
         raise _bad("unknown_field", f"unknown field(s) {', '.join(map(repr, unknown))}; only \"texts\" is accepted")
     texts = body["texts"]
     if not isinstance(texts, list):
@@ -65,12 +77,12 @@ def parse_texts(request: Request, config: Config) -> list[str]:
         raise _bad("empty_texts", '"texts" is empty; send at least one text')
     if len(texts) > config.max_texts:
         raise ApiError(413, "too_many_texts", f'"texts" has {len(texts)} items; the limit is {config.max_texts} per request')
+    limit = config.max_text_chars
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise _bad("invalid_text", f'"texts"[{i}] must be a string, got {_kind(t)}')
-        if len(t) > config.max_text_chars:
-            raise ApiError(413, "text_too_long",
-                           f'"texts"[{i}] has {len(t)} characters; the limit is {config.max_text_chars}')
+        if len(t) > limit:
+            raise ApiError(413, "text_too_long", f'"texts"[{i}] has {len(t)} characters; the limit is {limit}')
     return texts
 
 

@@ -64,6 +64,26 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture
+def access_lines():
+    """Collect the JSON access lines the app writes."""
+    import json
+    import logging
+
+    from service.logs import ACCESS, JsonFormatter
+
+    lines = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(json.loads(JsonFormatter().format(record)))
+
+    handler = Collect()
+    ACCESS.addHandler(handler)
+    yield lines
+    ACCESS.removeHandler(handler)
+
+
 def predict(client, name="sentiment", texts=("A great and wonderful film!",)):
     """POST texts to a model's predict endpoint; return the response."""
     return client.post(f"/v1/models/{name}/predict", json={"texts": list(texts)})

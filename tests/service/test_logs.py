@@ -1,27 +1,8 @@
 """JSON access logs with request ids, and the X-Request-ID header."""
 
-import json
-import logging
-
 import pytest
 
-from service.logs import ACCESS, JsonFormatter
 from tests.service.conftest import predict
-
-
-@pytest.fixture
-def access_lines():
-    """Collect the JSON access lines the app writes."""
-    lines = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines.append(json.loads(JsonFormatter().format(record)))
-
-    handler = Collect()
-    ACCESS.addHandler(handler)
-    yield lines
-    ACCESS.removeHandler(handler)
 
 
 def test_access_line_has_request_id_model_and_status(client, access_lines):
