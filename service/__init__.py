@@ -19,8 +19,7 @@ from service.config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app and load every model's current version."""
-    from service import api, errors, logs, metrics, openapi, pages
-    from service.fastpath import FastPredict
+    from service import api, errors, fastpath, logs, metrics, openapi, pages
     from service.models import ModelSet
 
     config = config or Config()
@@ -44,5 +43,5 @@ def create_app(config: Config | None = None) -> Flask:
         app.register_blueprint(blueprint)
     # Successful predict requests skip Flask's request machinery (same checks, metrics and logs);
     # everything else, errors included, is Flask's.
-    app.wsgi_app = FastPredict(app.wsgi_app, models, config, app.json)
+    fastpath.init_app(app, models)
     return app

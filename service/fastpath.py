@@ -7,13 +7,25 @@ WSGI callable and answers a well-formed predict request directly, with the
 very pieces the Flask view uses: the same body checks
 (:mod:`service.validation`), the same served model and predictor, the same
 metrics, request id and access line (:func:`service.logs.finish`), and the
-same JSON bytes.
+same JSON bytes as ``jsonify``.
 
-Everything else goes to Flask untouched. So does any predict request this path
-would not answer with 200 (a wrong Content-Type, a bad body, an unknown model,
-a chunked body, an unexpected exception): it hands the request on with the
-body it read put back, and Flask's view answers it, so every error keeps one
-implementation and one shape.
+Everything else goes to Flask, and so does every predict request this path
+would not answer with 200, so errors keep one implementation and one shape:
+
+- before the body is read (unknown model, wrong Content-Type, a missing,
+  odd or too large Content-Length, a chunked body, debug/pretty JSON):
+  Flask gets the request untouched;
+- a body that fails validation (or arrived shorter than announced): Flask
+  gets it back in ``wsgi.input`` and its view answers;
+- reading the body failed: Flask gets a body stream that fails the same way;
+- the model, the encoder or anything else raised: Flask is handed the
+  exception (the model is not run twice), which its error handlers turn
+  into the usual JSON answer, logged and counted once.
+
+``start_response`` is called only once the answer, its access line and its
+metrics are complete. Flask hooks are not run on this path: the app's hooks
+are the model watcher start and the access log, both reproduced here;
+``tests/service/test_predict_path.py`` fails if another hook is added.
 """
 
 from __future__ import annotations
@@ -22,8 +34,10 @@ import io
 import json
 import time
 
+from flask import Flask, g, request
+from werkzeug.http import parse_options_header
+
 from service import logs, metrics
-from service.config import Config
 from service.errors import ApiError
 from service.models import ModelSet
 from service.validation import check_headers, decode_json, texts_of
@@ -31,18 +45,32 @@ from service.validation import check_headers, decode_json, texts_of
 PREFIX = "/v1/models/"
 SUFFIX = "/predict"
 ENDPOINT = "api.predict"  # the Flask endpoint name, so metrics and logs match whichever path answered
+RAISED = "vecclf.fastpath.raised"  # environ key: (exception, served model, texts or None) for Flask to report
+
+
+class _Failed(io.RawIOBase):
+    """A request body stream that fails as the real one did, so Flask reports the failure itself."""
+
+    def __init__(self, exc: BaseException):
+        self._exc = exc
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer):
+        raise self._exc
 
 
 class FastPredict:
-    """WSGI middleware: answer successful single-model predict requests without Flask's request machinery."""
+    """WSGI middleware: answer successful predict requests without Flask's request machinery."""
 
-    def __init__(self, wsgi_app, models: ModelSet, config: Config, provider):
-        self.wsgi_app = wsgi_app
+    def __init__(self, app: Flask, models: ModelSet):
+        self.app = app
+        self.wsgi_app = app.wsgi_app
         self.models = models
-        self.config = config
-        # The Flask app's JSON settings with jsonify's compact separators, so the bytes match; built once.
-        self.dumps = json.JSONEncoder(ensure_ascii=provider.ensure_ascii, sort_keys=provider.sort_keys,
-                                      separators=(",", ":"), default=provider.default).encode
+        self.config = app.config["VECCLF"]
+        self._encoder_key = None
+        self._encode = None
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "POST":
@@ -53,35 +81,72 @@ class FastPredict:
                     return self._predict(environ, start_response, path, name)
         return self.wsgi_app(environ, start_response)
 
+    def _encoder(self):
+        """Return ``jsonify``'s encoder for the app's current JSON settings (rebuilt only when they change)."""
+        provider = self.app.json
+        key = (provider.ensure_ascii, provider.sort_keys, provider.default)
+        if key != self._encoder_key:
+            self._encode = json.JSONEncoder(ensure_ascii=key[0], sort_keys=key[1], separators=(",", ":"),
+                                            default=key[2]).encode
+            self._encoder_key = key
+        return self._encode
+
     def _predict(self, environ, start_response, path: str, name: str):
         started = time.perf_counter()
         config = self.config
         length = environ.get("CONTENT_LENGTH", "")
-        if not length.isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
-            return self.wsgi_app(environ, start_response)  # no or odd length, chunked: Flask reads those bodies
+        if (not (length.isascii() and length.isdigit() and len(length) <= 18) or "HTTP_TRANSFER_ENCODING" in environ
+                or self.app.debug or self.app.json.compact is False):
+            return self.wsgi_app(environ, start_response)  # odd or no length, chunked, pretty JSON: Flask's
         length = int(length)
-        mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-        self.models.start()
         served = self.models.get(name)
         if served is None:
-            return self.wsgi_app(environ, start_response)  # nothing read yet: Flask says 404
+            return self.wsgi_app(environ, start_response)  # Flask answers 404
         try:
-            check_headers(mimetype, length, config)
+            check_headers(parse_options_header(environ.get("CONTENT_TYPE"))[0].lower(), length, config)
         except ApiError:
             return self.wsgi_app(environ, start_response)
-        raw = environ["wsgi.input"].read(length) if length else b""
         try:
-            texts = texts_of(decode_json(raw, config), config)
-            predictions = served.predictor.explain(texts)
-        except Exception:  # ApiError or a surprise: Flask's view answers, errors have one implementation
+            raw = environ["wsgi.input"].read(length) if length else b""
+        except OSError as exc:  # the client went away: Flask meets the same failure and reports it
+            environ["wsgi.input"] = io.BufferedReader(_Failed(exc))
+            return self.wsgi_app(environ, start_response)
+        if len(raw) != length:  # the body ended early: Flask decides, as it would alone
             environ["wsgi.input"] = io.BytesIO(raw)
             return self.wsgi_app(environ, start_response)
-        n = len(texts)
-        metrics.observe_texts(served.name, "predict", n)
-        body = (self.dumps({"model": served.name, "version": served.version, "predictions": predictions}) + "\n").encode()
-        rid = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
+        n = None
+        try:
+            self.models.start()
+            texts = texts_of(decode_json(raw, config), config)
+            n = len(texts)
+            metrics.observe_texts(served.name, "predict", n)  # before the model runs, as in the view
+            predictions = served.predictor.explain(texts)
+            body = (self._encoder()({"model": served.name, "version": served.version,
+                                     "predictions": predictions}) + "\n").encode()
+            rid = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
+            logs.finish(rid, "POST", path, environ.get("REMOTE_ADDR"), ENDPOINT, 200, time.perf_counter() - started,
+                        served.name, served.version, n, config.access_log)
+        except ApiError:
+            environ["wsgi.input"] = io.BytesIO(raw)  # Flask's view reads the body again and says what is wrong
+            return self.wsgi_app(environ, start_response)
+        except Exception as exc:
+            environ[RAISED] = (exc, served, n)
+            return self.wsgi_app(environ, start_response)
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                                   (logs.HEADER, rid)])
-        logs.finish(rid, "POST", path, environ.get("REMOTE_ADDR"), ENDPOINT, 200, time.perf_counter() - started,
-                    served.name, served.version, n, config.access_log)
         return [body]
+
+
+def _raise_handed_over() -> None:
+    """A Flask before-request hook: report an exception the fast path met, as if the view had raised it."""
+    handed = request.environ.pop(RAISED, None)
+    if handed is not None:
+        exc, served, n_texts = handed
+        g.model_name, g.model_version, g.n_texts = served.name, served.version, n_texts
+        raise exc
+
+
+def init_app(app: Flask, models: ModelSet) -> None:
+    """Put the fast path in front of ``app`` (call after every other hook is registered)."""
+    app.before_request(_raise_handed_over)
+    app.wsgi_app = FastPredict(app, models)

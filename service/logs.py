@@ -23,7 +23,7 @@ from service import metrics
 
 ACCESS = logging.getLogger("vecclf.access")
 SERVICE = logging.getLogger("vecclf.service")
-_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 HEADER = "X-Request-ID"
 
 
@@ -57,7 +57,7 @@ def configure(level: str = "INFO") -> None:
 
 def request_id(incoming: str | None) -> str:
     """Return the caller's request id if it is a plain token, else a new one."""
-    return incoming if incoming and _ID_RE.match(incoming) else uuid.uuid4().hex
+    return incoming if incoming and _ID_RE.fullmatch(incoming) else uuid.uuid4().hex
 
 
 def finish(rid: str, method: str, path: str, remote: str | None, endpoint: str, status: int, seconds: float,

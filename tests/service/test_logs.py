@@ -27,6 +27,16 @@ def test_malformed_request_id_is_replaced(client, bad):
     assert r.headers["X-Request-ID"] != bad and len(r.headers["X-Request-ID"]) == 32
 
 
+@pytest.mark.parametrize("bad", ["abc\n", "", None, "x" * 129])
+def test_request_id_must_be_a_whole_plain_token(bad):
+    """A trailing newline (which `$` would accept) or anything else unsafe gets a fresh id."""
+    from service.logs import request_id
+
+    assert request_id("abc-1") == "abc-1"
+    got = request_id(bad)
+    assert got != bad and len(got) == 32
+
+
 def test_errors_are_logged_with_their_status(client, access_lines):
     """A 4xx is logged like any other request."""
     client.get("/v1/models/nope")

@@ -112,18 +112,102 @@ def test_chunked_or_lengthless_bodies_are_read_by_flask(paths):
     assert calls == [URL] and status == "200 OK" and json.loads(raw)["model"] == "sentiment"
 
 
-def test_a_bug_in_the_model_is_flasks_json_500(app, paths, monkeypatch):
-    """An unexpected exception is answered by Flask's handler: a JSON 500 without a trace."""
+@pytest.mark.parametrize("failure", ["raises", "raises once", "unencodable"])
+def test_a_bug_in_the_model_is_flasks_json_500(app, paths, monkeypatch, access_lines, failure):
+    """An unexpected failure is answered by Flask's handler, logged and counted once; the model runs once."""
+    import numpy as np
+
     fast, _, calls = paths
     served = app.extensions["vecclf.models"].get("sentiment")
+    runs = []
 
     def broken(texts):
-        raise RuntimeError("secret internal detail")
+        runs.append(texts)
+        if failure == "unencodable":
+            return [{"label": "pos", "confidence": np.float32(0.5), "scores": {}}]
+        if failure == "raises" or len(runs) == 1:
+            raise RuntimeError("secret internal detail")
+        return [{"label": "pos", "confidence": 1.0, "scores": {}}]
 
     monkeypatch.setattr(served.predictor, "explain", broken)
-    status, _, raw = _call(fast, _environ(body=b'{"texts": ["a"]}'))
-    assert calls == [URL] and status.startswith("500")
+    status, headers, raw = _call(fast, _environ(body=b'{"texts": ["a"]}'))
+    assert calls == [URL] and status.startswith("500") and len(runs) == 1
     assert b"secret" not in raw and json.loads(raw)["error"]["code"] == "internal_error"
+    (line,) = access_lines
+    assert (line["status"], line["model"], line["n_texts"]) == (500, "sentiment", 1)
+    assert line["request_id"] == headers["X-Request-ID"]
+
+
+def test_a_failed_body_read_is_reported_by_flask(paths, access_lines):
+    """A client that goes away mid-body gets Flask's 400, logged once."""
+    fast, _, calls = paths
+
+    class Reset(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            raise ConnectionResetError("peer reset")
+
+    env = _environ(body=b'{"texts": ["a"]}')
+    env["wsgi.input"] = io.BufferedReader(Reset())
+    status, _, raw = _call(fast, env)
+    assert calls == [URL] and status.startswith("400") and json.loads(raw)["error"]["code"] == "bad_request"
+    assert [x["status"] for x in access_lines] == [400]
+
+
+def test_a_short_body_is_flasks_call(paths):
+    """A body shorter than its Content-Length gets the answer Flask alone gives."""
+    fast, flask_app, calls = paths
+    body = b'{"texts": ["a"]}'
+    ours = _call(fast, _environ(body=body, CONTENT_LENGTH="100"))
+    theirs = _call(flask_app, _environ(body=body, CONTENT_LENGTH="100"))
+    assert calls == [URL] and ours[0] == theirs[0] and ours[0].startswith("400") and ours[2] == theirs[2]
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "1" * 30, "-1", "+5", " 5", ""])
+def test_odd_content_lengths_are_flasks(paths, length):
+    """A Content-Length that is not a plain number is left to Flask (never a 500)."""
+    fast, _, calls = paths
+    status, _, _ = _call(fast, _environ(body=b'{"texts": ["a"]}', CONTENT_LENGTH=length))
+    assert calls == [URL] and not status.startswith("5")
+
+
+@pytest.mark.parametrize("ctype", ["application/json\u00a0", "\u00a0application/json", "application/json\x0b"])
+def test_content_type_is_read_as_werkzeug_reads_it(paths, ctype):
+    """Only spaces and tabs are trimmed from the media type, as werkzeug does: anything else is a 415."""
+    fast, _, calls = paths
+    status, _, raw = _call(fast, _environ(body=b'{"texts": ["a"]}', content_type=ctype))
+    assert status.startswith("415") and json.loads(raw)["error"]["code"] == "unsupported_media_type"
+
+
+def test_debug_mode_pretty_json_is_flasks(app, paths):
+    """With Flask's debug or non-compact JSON, the answer is Flask's own pretty JSON."""
+    fast, flask_app, calls = paths
+    app.json.compact = False
+    status, _, raw = _call(fast, _environ(body=b'{"texts": ["a"]}', HTTP_X_REQUEST_ID="r"))
+    assert calls == [URL] and status == "200 OK" and b'\n  "model"' in raw
+    assert raw == _call(flask_app, _environ(body=b'{"texts": ["a"]}', HTTP_X_REQUEST_ID="r"))[2]
+
+
+def test_json_settings_changed_after_start_are_followed(app, paths):
+    """The encoder follows the app's JSON settings as jsonify does."""
+    fast, flask_app, calls = paths
+    app.json.sort_keys = True
+    env = dict(body=b'{"texts": ["a"]}', HTTP_X_REQUEST_ID="r")
+    ours, theirs = _call(fast, _environ(**env)), _call(flask_app, _environ(**env))
+    assert calls == [] and ours[2] == theirs[2] and ours[2].startswith(b'{"model"')
+
+
+def test_every_flask_hook_is_known_to_the_fast_path(app):
+    """The fast path reproduces the app's hooks; a new hook must be added there too (then here)."""
+    before = [f.__qualname__ for f in app.before_request_funcs[None]]
+    after = [f.__qualname__ for f in app.after_request_funcs[None]]
+    assert before == ["init_app.<locals>.begin", "ModelSet.start", "_raise_handed_over"]
+    assert after == ["_finish"]
+    assert not app.teardown_request_funcs and not app.url_value_preprocessors and not app.url_default_functions
+    for bp in app.blueprints.values():
+        assert not bp.before_request_funcs and not bp.after_request_funcs and not bp.teardown_request_funcs
 
 
 def test_fast_answers_are_counted_and_logged_like_flasks(client, paths):
