@@ -13,8 +13,8 @@ Everything else goes to Flask, and so does every predict request this path
 would not answer with 200, so errors keep one implementation and one shape:
 
 - before the body is read (unknown model, wrong Content-Type, a missing,
-  odd or too large Content-Length, a chunked body, debug/pretty JSON):
-  Flask gets the request untouched;
+  odd or too large Content-Length, a chunked body, debug/pretty JSON or
+  another JSON provider): Flask gets the request untouched;
 - a body that fails validation (or arrived shorter than announced): Flask
   gets it back in ``wsgi.input`` and its view answers;
 - reading the body failed: Flask gets a body stream that fails the same way;
@@ -23,7 +23,8 @@ would not answer with 200, so errors keep one implementation and one shape:
   into the usual JSON answer, logged and counted once.
 
 ``start_response`` is called only once the answer, its access line and its
-metrics are complete. Flask hooks are not run on this path: the app's hooks
+metrics are complete; a handed-over request is timed from when it reached
+this path. Flask hooks are not run on this path: the app's hooks
 are the model watcher start and the access log, both reproduced here;
 ``tests/service/test_predict_path.py`` fails if another hook is added.
 """
@@ -35,6 +36,7 @@ import json
 import time
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.http import parse_options_header
 
 from service import logs, metrics
@@ -45,7 +47,8 @@ from service.validation import check_headers, decode_json, texts_of
 PREFIX = "/v1/models/"
 SUFFIX = "/predict"
 ENDPOINT = "api.predict"  # the Flask endpoint name, so metrics and logs match whichever path answered
-RAISED = "vecclf.fastpath.raised"  # environ key: (exception, served model, texts or None) for Flask to report
+RAISED = "vecclf.fastpath.raised"  # environ key: (exception, served model, number of texts) for Flask to report
+STARTED = logs.STARTED  # environ key: when the request reached the fast path, so a handed-over one is timed whole
 
 
 class _Failed(io.RawIOBase):
@@ -92,12 +95,14 @@ class FastPredict:
         return self._encode
 
     def _predict(self, environ, start_response, path: str, name: str):
-        started = time.perf_counter()
+        started = environ[STARTED] = time.perf_counter()  # Flask's access line times from here too
         config = self.config
         length = environ.get("CONTENT_LENGTH", "")
+        provider = self.app.json
         if (not (length.isascii() and length.isdigit() and len(length) <= 18) or "HTTP_TRANSFER_ENCODING" in environ
-                or self.app.debug or self.app.json.compact is False):
-            return self.wsgi_app(environ, start_response)  # odd or no length, chunked, pretty JSON: Flask's
+                or type(provider) is not DefaultJSONProvider or provider.mimetype != "application/json"
+                or provider.compact is False or self.app.debug):
+            return self.wsgi_app(environ, start_response)  # odd or no length, chunked, other JSON: Flask's
         length = int(length)
         served = self.models.get(name)
         if served is None:
@@ -108,17 +113,20 @@ class FastPredict:
             return self.wsgi_app(environ, start_response)
         try:
             raw = environ["wsgi.input"].read(length) if length else b""
-        except OSError as exc:  # the client went away: Flask meets the same failure and reports it
+        except (OSError, ValueError) as exc:  # the client went away: Flask meets the same failure and reports it
             environ["wsgi.input"] = io.BufferedReader(_Failed(exc))
             return self.wsgi_app(environ, start_response)
         if len(raw) != length:  # the body ended early: Flask decides, as it would alone
             environ["wsgi.input"] = io.BytesIO(raw)
             return self.wsgi_app(environ, start_response)
-        n = None
+        try:
+            texts = texts_of(decode_json(raw, config), config)
+        except ApiError:
+            environ["wsgi.input"] = io.BytesIO(raw)  # Flask's view reads the body again and says what is wrong
+            return self.wsgi_app(environ, start_response)
+        n = len(texts)
         try:
             self.models.start()
-            texts = texts_of(decode_json(raw, config), config)
-            n = len(texts)
             metrics.observe_texts(served.name, "predict", n)  # before the model runs, as in the view
             predictions = served.predictor.explain(texts)
             body = (self._encoder()({"model": served.name, "version": served.version,
@@ -126,10 +134,7 @@ class FastPredict:
             rid = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
             logs.finish(rid, "POST", path, environ.get("REMOTE_ADDR"), ENDPOINT, 200, time.perf_counter() - started,
                         served.name, served.version, n, config.access_log)
-        except ApiError:
-            environ["wsgi.input"] = io.BytesIO(raw)  # Flask's view reads the body again and says what is wrong
-            return self.wsgi_app(environ, start_response)
-        except Exception as exc:
+        except Exception as exc:  # whatever it is, Flask reports it as the view would have
             environ[RAISED] = (exc, served, n)
             return self.wsgi_app(environ, start_response)
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),

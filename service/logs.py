@@ -25,6 +25,7 @@ ACCESS = logging.getLogger("vecclf.access")
 SERVICE = logging.getLogger("vecclf.service")
 _ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 HEADER = "X-Request-ID"
+STARTED = "vecclf.started"  # environ key: perf_counter() when a WSGI layer in front of Flask took the request
 
 
 class JsonFormatter(logging.Formatter):
@@ -74,7 +75,7 @@ def finish(rid: str, method: str, path: str, remote: str | None, endpoint: str, 
 
 def _begin() -> None:
     g.request_id = request_id(request.headers.get(HEADER, ""))
-    g.started = time.perf_counter()
+    g.started = request.environ.get(STARTED) or time.perf_counter()
 
 
 def _finish(response):

@@ -138,7 +138,54 @@ def test_a_bug_in_the_model_is_flasks_json_500(app, paths, monkeypatch, access_l
     assert line["request_id"] == headers["X-Request-ID"]
 
 
-def test_a_failed_body_read_is_reported_by_flask(paths, access_lines):
+def test_a_handed_over_request_is_timed_from_the_start(app, paths, monkeypatch, access_lines):
+    """The access line and latency of a request Flask finishes include the fast path's part of it."""
+    import time
+
+    fast, _, _ = paths
+    served = app.extensions["vecclf.models"].get("sentiment")
+
+    def slow_then_broken(texts):
+        time.sleep(0.2)
+        raise RuntimeError("late failure")
+
+    monkeypatch.setattr(served.predictor, "explain", slow_then_broken)
+    status, _, _ = _call(fast, _environ(body=b'{"texts": ["a"]}'))
+    assert status.startswith("500") and access_lines[-1]["duration_ms"] >= 200
+
+
+def test_an_api_error_from_the_model_is_answered_once(app, paths, monkeypatch):
+    """An ApiError raised past validation is Flask's to answer, and the model is not run again."""
+    from service.errors import ApiError
+
+    fast, _, calls = paths
+    served = app.extensions["vecclf.models"].get("sentiment")
+    runs = []
+
+    def busy(texts):
+        runs.append(texts)
+        raise ApiError(503, "busy", "try again")
+
+    monkeypatch.setattr(served.predictor, "explain", busy)
+    status, _, raw = _call(fast, _environ(body=b'{"texts": ["a"]}'))
+    assert status.startswith("503") and json.loads(raw)["error"]["code"] == "busy" and len(runs) == 1
+
+
+def test_another_json_provider_is_flasks(app, paths):
+    """A replaced JSON provider (other bytes, other media type) makes every predict Flask's."""
+    from flask.json.provider import DefaultJSONProvider
+
+    class Other(DefaultJSONProvider):
+        mimetype = "application/vnd.example+json"
+
+    fast, _, calls = paths
+    app.json = Other(app)
+    status, headers, _ = _call(fast, _environ(body=b'{"texts": ["a"]}'))
+    assert calls == [URL] and status == "200 OK" and headers["Content-Type"] == "application/vnd.example+json"
+
+
+@pytest.mark.parametrize("error", [ConnectionResetError("peer reset"), ValueError("I/O operation on closed file")])
+def test_a_failed_body_read_is_reported_by_flask(paths, access_lines, error):
     """A client that goes away mid-body gets Flask's 400, logged once."""
     fast, _, calls = paths
 
@@ -147,7 +194,7 @@ def test_a_failed_body_read_is_reported_by_flask(paths, access_lines):
             return True
 
         def readinto(self, buffer):
-            raise ConnectionResetError("peer reset")
+            raise error
 
     env = _environ(body=b'{"texts": ["a"]}')
     env["wsgi.input"] = io.BufferedReader(Reset())
@@ -206,6 +253,10 @@ def test_every_flask_hook_is_known_to_the_fast_path(app):
     assert before == ["init_app.<locals>.begin", "ModelSet.start", "_raise_handed_over"]
     assert after == ["_finish"]
     assert not app.teardown_request_funcs and not app.url_value_preprocessors and not app.url_default_functions
+    assert not app.teardown_appcontext_funcs
+    from flask import request_finished, request_started
+
+    assert not request_started.receivers and not request_finished.receivers
     for bp in app.blueprints.values():
         assert not bp.before_request_funcs and not bp.after_request_funcs and not bp.teardown_request_funcs
 
