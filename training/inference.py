@@ -20,12 +20,17 @@ for a one-text request. A :class:`Predictor` compiles the linear models that
   normalisation of scikit-learn's ``OneVsRestClassifier.predict_proba``.
 
 A request with one text (most of them) takes a leaner path through the same
-numbers, since numpy's per-call overhead dominates on one short text: word
-n-grams become a Python set of columns found through a per-process term cache,
-character n-grams one sort of the words' cached columns, and an L2-normalised
-mean embedding the direction of the plain sum of word vectors,
-``(sum @ W) / |sum|``. Each sparse block keeps ``[weight^2 | weight * W]`` in one
-array so a text gathers its columns once. No per-term dicts are built in the
+numbers, since numpy's per-call overhead dominates on one short text: a
+handful of numpy calls per block, the rest Python ints and floats (a binary
+head's logit is one float; ``explain`` builds no array at all). Word n-grams
+become a Python set of term keys (word ids and their products) whose columns
+come from a per-process term cache; character n-grams one sort of the words'
+cached columns, each occurrence weighted by the step it adds to its column's
+sublinear tf (``_TF_STEPS``), so no run-length pass is needed; and an
+L2-normalised mean embedding is the direction of the plain sum of word
+vectors, ``(sum @ W) / |sum|``. Each sparse block keeps
+``[weight^2 | weight * W]`` in one array so a text gathers its rows in one
+``take`` and sums them in one product. No per-term dicts are built in the
 gunicorn master (see :class:`_SharedTerms`); what one text needs is cached per
 worker, bounded like the other caches.
 
@@ -48,10 +53,14 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+from itertools import islice, repeat
+from operator import add, mul
 
 import numpy as np
 
 from training.embed import DocumentEmbedder
+from training.tokenize import TOKEN_PATTERN, Tokenizer, normalize
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +82,36 @@ TOLERANCE = 1e-5
 # n-gram columns it remembers (~250 bytes each): a few MB per worker at most, cleared when full.
 ROW_CACHE_SIZE = 50_000
 WORD_CACHE_SIZE = 20_000
+# One text's sums are dot products with ones and a table of sublinear-tf steps this long (~300 kB, built at
+# import, so in the gunicorn master); a text with more terms than this takes the general arithmetic.
+_RUN = 8192
+_ONES = np.ones(_RUN)
+_ONES32 = np.ones(_RUN, dtype=np.float32)
+_STEPS = np.arange(_RUN)
+
+
+def _log_tf_steps(n: int) -> np.ndarray:
+    """Return ``(n, 2)``: what the j-th occurrence of a term adds to ``tf^2`` and ``tf``, with ``tf = 1 + ln count``."""
+    tf = 1.0 + np.log(np.arange(1, n + 1, dtype=np.float64))
+    before = np.concatenate([[0.0], tf[:-1]])
+    return np.column_stack([tf * tf - before * before, tf - before])
+
+
+_TF_STEPS = _log_tf_steps(_RUN)
+
+# The token pattern's first two alternatives only match where "n't" follows: in a text without it, the rest of
+# the pattern alone finds the same tokens, faster (no word start tries, and backtracks through, the first).
+_CONTRACTION = r"\w+(?=n't\b)|n't\b|"
+_FULL_RE = re.compile(TOKEN_PATTERN)
+_PLAIN_RE = re.compile(TOKEN_PATTERN[len(_CONTRACTION):]) if TOKEN_PATTERN.startswith(_CONTRACTION) else None
+
+
+def _tokenize(tokenizer, texts: list[str]) -> list[list[str]]:
+    """Return ``tokenizer.many(texts)``."""
+    if _PLAIN_RE is None or type(tokenizer) is not Tokenizer:
+        return tokenizer.many(texts)
+    full, plain = _FULL_RE.findall, _PLAIN_RE.findall
+    return [full(t) if "n't" in t else plain(t) for t in map(normalize, texts, repeat(tokenizer.lowercase))]
 
 
 class _Unsupported(Exception):
@@ -137,6 +176,8 @@ class Predictor:
             bias += block.bind(coef[:, start : start + width].T)
             start += width
         self._blocks, self._bias, self._link = blocks, bias, link
+        # One text sums Python floats when the head has one output column (binary), small arrays otherwise.
+        self._bias1 = float(bias[0]) if len(bias) == 1 else bias
         expected = self.model.predict_proba(PROBE_TEXTS)
         # Both paths: the batch one, and the one-text one every single-text request takes.
         alone = np.vstack([self._proba([text]) for text in PROBE_TEXTS])
@@ -151,16 +192,8 @@ class Predictor:
 
     def row_list(self, store, tokens: list[str]) -> list[int]:
         """Return the vector row of each token (-1 if none), as a list."""
-        cache = self._row_cache.get
-        rows = [cache(t, -2) for t in tokens]
-        if -2 in rows:
-            missing = list({t for t, r in zip(tokens, rows) if r == -2})
-            learned = dict(zip(missing, store.vocab_index.rows_of(missing).tolist()))
-            if len(self._row_cache) + len(learned) > ROW_CACHE_SIZE:
-                self._row_cache.clear()  # simplest bound: frequent words come back at once
-            self._row_cache.update(learned)
-            rows = [learned[t] if r == -2 else r for t, r in zip(tokens, rows)]
-        return rows
+        return _cached(self._row_cache, tokens, lambda words: store.vocab_index.rows_of(words).tolist(),
+                       ROW_CACHE_SIZE)
 
     # ------------------------------------------------------------ public
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -171,19 +204,33 @@ class Predictor:
             return self._pool(_Batch(texts)).astype(np.float32, copy=False)
         return self._embedder.transform(texts)
 
+    def _one(self, text: str) -> list[float]:
+        """Return the scores of one text, as floats: each block's one-text path, the link in Python arithmetic."""
+        batch = _Batch([text])
+        z = self._bias1
+        for block in self._blocks:
+            z = z + block.logits1(batch)
+        if self._link == "sigmoid":
+            p = _sigmoid1(z)
+            return [1.0 - p, p]
+        z = z.tolist() if isinstance(z, np.ndarray) else [z]
+        if self._link == "ovr":
+            p = [_sigmoid1(x) for x in z]
+            total = sum(p)
+            return [x / total for x in p] if total != 0 else p
+        top = max(z)
+        p = [math.exp(x - top) for x in z]
+        total = sum(p)
+        return [x / total for x in p]
+
     def _proba(self, texts: list[str]) -> np.ndarray:
+        if len(texts) == 1:
+            return np.array([self._one(texts[0])])
         batch = _Batch(texts)
         logits = np.zeros((len(texts), len(self._bias)), dtype=np.float64)
         for block in self._blocks:
             block.add(batch, logits)
         logits += self._bias
-        if len(texts) == 1 and self._link != "softmax":
-            # One text: the link in Python floats, cheaper than a few calls on 1-element arrays.
-            p = [_sigmoid1(x) for x in logits[0].tolist()]
-            if self._link == "sigmoid":
-                return np.array([[1.0 - p[0], p[0]]])
-            total = sum(p)
-            return np.array([[x / total for x in p] if total != 0 else p])
         if self._link == "sigmoid":
             p = _sigmoid(logits[:, 0])
             return np.column_stack([1.0 - p, p])
@@ -210,6 +257,10 @@ class Predictor:
         """Return one ``{"label", "confidence", "scores"[, "labels"]}`` dict per text, like ``TextModel.explain``."""
         if self._blocks is None:
             return self.model.explain(texts)
+        if len(texts) == 1:  # most requests: no arrays at all
+            row = self._one(texts[0])
+            best = row.index(max(row))  # the first of equal maxima, as np.argmax
+            return [{"label": self.classes[best], "confidence": row[best], "scores": dict(zip(self.classes, row))}]
         proba = self.predict_proba(texts)
         classes = self.classes
         top = np.argmax(proba, axis=1).tolist()
@@ -229,6 +280,24 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 def _agrees(expected, got) -> bool:
     expected, got = np.asarray(expected, dtype=np.float64), np.asarray(got, dtype=np.float64)
     return expected.shape == got.shape and bool(np.allclose(expected, got, rtol=TOLERANCE, atol=TOLERANCE))
+
+
+def _cached(cache: dict, keys, learn, size: int) -> list:
+    """Return ``cache[key]`` for each of ``keys``; ``learn(missing keys)`` gives the values of the others.
+
+    The cache is cleared when it would grow past ``size`` (simplest bound: frequent keys come back at once).
+    """
+    try:
+        return list(map(cache.__getitem__, keys))  # the usual case: every key seen before
+    except KeyError:
+        pass
+    found = list(map(cache.get, keys))
+    missing = list({k for k, v in zip(keys, found) if v is None})
+    learned = dict(zip(missing, learn(missing)))
+    if len(cache) + len(learned) > size:
+        cache.clear()
+    cache.update(learned)
+    return [learned[k] if v is None else v for k, v in zip(keys, found)]
 
 
 def _linear_head(clf, n_classes: int):
@@ -273,7 +342,7 @@ class _Batch:
         key = tokenizer.lowercase
         docs = self._tokens.get(key)
         if docs is None:
-            docs = self._tokens[key] = tokenizer.many(self.texts)
+            docs = self._tokens[key] = _tokenize(tokenizer, self.texts)
         return docs
 
     def rows(self, store, predictor) -> tuple[np.ndarray, np.ndarray]:
@@ -325,38 +394,41 @@ class _SparseBlock:
 
     def bind(self, W: np.ndarray) -> np.ndarray:
         """Fold the column weights into ``W`` (width, n_out); return the bias this block adds (none)."""
-        # One array [weight^2 | weight * W] so a single text gathers its columns' numbers in one call.
-        self._M = np.empty((self.width, 1 + W.shape[1]), dtype=np.float64)
-        np.multiply(self._colw, self._colw, out=self._M[:, 0])
-        np.multiply(self._colw[:, None], W, out=self._M[:, 1:])
-        self._W, self._sq = self._M[:, 1:], self._M[:, 0]
+        # One array [weight^2 | weight * W] so a single text gathers its columns' numbers in one call; its last
+        # row, all zeros, is where a one-text term without a column points.
+        self._M = np.zeros((self.width + 1, 1 + W.shape[1]), dtype=np.float64)
+        np.multiply(self._colw, self._colw, out=self._M[:-1, 0])
+        np.multiply(self._colw[:, None], W, out=self._M[:-1, 1:])
+        self._W, self._sq = self._M[:-1, 1:], self._M[:-1, 0]
+        self._scalar = W.shape[1] == 1
         return np.zeros(W.shape[1])
 
     def entries(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return ``(doc, col, tf)``: each document's distinct columns and term frequencies."""
         raise NotImplementedError
 
-    def one(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray | None]:
-        """Return ``(col, tf)`` of a one-text batch; ``tf`` None when every count is one."""
-        _, col, tf = self.entries(batch)
-        return col, tf
+    def logits1(self, batch: _Batch):
+        """Return what a one-text batch adds to the logits: a float for a one-column head, else an array (or 0.0)."""
+        raise NotImplementedError
+
+    def _scaled(self, sq: float, w):
+        """Return ``w / sqrt(sq)``, the row's products with the weights over its L2 norm (0.0 for an empty row)."""
+        return w / math.sqrt(sq) if sq > 0 else 0.0
+
+    def _distinct_sum(self, cols: list[int]):
+        """Return the logits of one text whose distinct columns are ``cols``, each with term frequency one."""
+        k = len(cols)
+        rows = self._M.take(cols, 0)
+        sums = np.dot(_ONES[:k], rows) if k <= _RUN else np.add.reduce(rows, 0)
+        if self._scalar:
+            sq, w = sums.tolist()
+            return self._scaled(sq, w)
+        return self._scaled(float(sums[0]), sums[1:])
 
     def add(self, batch: _Batch, logits: np.ndarray) -> None:
         n = len(batch.texts)
         if n == 1:
-            # One text: a handful of array calls, no document bookkeeping.
-            col, tf = self.one(batch)
-            if not len(col):
-                return
-            if tf is None:
-                total = self._M[col].sum(axis=0)
-                if total[0] > 0:
-                    logits[0] += total[1:] / math.sqrt(total[0])
-            else:
-                part = self._M[col]
-                norm = math.sqrt(np.dot(tf * tf, part[:, 0]))
-                if norm > 0:
-                    logits[0] += (tf @ part[:, 1:]) / norm
+            logits[0] += self.logits1(batch)
             return
         doc, col, tf = self.entries(batch)
         if not len(col):
@@ -393,30 +465,26 @@ class _SharedTerms:
     own ints.
     """
 
-    def __init__(self, packed: str, cache_size: int):
+    def __init__(self, packed: str, cache_size: int, shift: int = 0, absent: int = -1):
         from training.vectors.vocabindex import VocabIndex
 
         self._index = VocabIndex(np.frombuffer(packed.encode("utf-8", "surrogatepass"), dtype=np.uint8))
         self.size = self._index.size
         self._cache: dict[str, int] = {}
         self._cache_size = cache_size
+        self._shift, self._absent = shift, absent
 
     def find(self, keys: list[str]) -> np.ndarray:
         """Return the position of each key (-1 if absent), bypassing the cache."""
         return self._index.rows_of(keys) if keys else np.zeros(0, dtype=np.int64)
 
     def ids(self, keys: list[str]) -> list[int]:
-        """Return the position of each key (-1 if absent) through the cache."""
-        get = self._cache.get
-        out = [get(k, -2) for k in keys]
-        if -2 in out:
-            missing = list({k for k, v in zip(keys, out) if v == -2})
-            learned = dict(zip(missing, self.find(missing).tolist()))
-            if len(self._cache) + len(learned) > self._cache_size:
-                self._cache.clear()  # simplest bound: frequent words come back at once
-            self._cache.update(learned)
-            out = [learned[k] if v == -2 else v for k, v in zip(keys, out)]
-        return out
+        """Return the position plus ``shift`` of each key (``absent`` if none) through the cache."""
+        return _cached(self._cache, keys, self._learn, self._cache_size)
+
+    def _learn(self, keys: list[str]) -> list[int]:
+        shift, absent = self._shift, self._absent
+        return [v + shift if v >= 0 else absent for v in self.find(keys).tolist()]
 
 
 class _WordNgrams(_SparseBlock):
@@ -454,43 +522,45 @@ class _WordNgrams(_SparseBlock):
         self._n = n
         self._tokenizer = Tokenizer(nb.lowercase)
         self._bos = (words.get(BOS, -1), words.get(EOS, -1)) if nb.bos else None
-        self._words = _SharedTerms("\n".join(words), ROW_CACHE_SIZE)  # dicts keep insertion order: id order
-        self._term_cache: dict[int, int] = {}  # per process: term key -> column (-1 if none), for one text
+        # The cache gives id + 1 for a word, n + 1 for a token with no id: one-text term keys are then plain
+        # sums and products (see logits1); the batch path takes one off.
+        self._bos1 = tuple(n + 1 if i < 0 else i + 1 for i in self._bos) if nb.bos else None
+        # Dicts keep insertion order: id order.
+        self._words = _SharedTerms("\n".join(words), ROW_CACHE_SIZE, shift=1, absent=n + 1)
+        self._term_cache: dict[int, int] = {}  # per process: term key -> row of _M (width if none), for one text
         if self._words.size != len(words):
             raise _Unsupported("a word n-gram term holds a line break")
 
-    def one(self, batch):
+    def logits1(self, batch):
         ids = self._words.ids(batch.tokens(self._tokenizer)[0])
-        if self._bos is not None:
-            ids = [self._bos[0], *ids, self._bos[1]]
-        # Term keys: a word's id for its unigram, n + a * n + b for the bigram (a, b).
-        n = self._n
-        keys = [i for i in ids if i >= 0]
-        keys += [n + a * n + b for a, b in zip(ids, ids[1:]) if a >= 0 and b >= 0]
-        get = self._term_cache.get
-        cols = [get(k, -2) for k in keys]
-        if -2 in cols:
-            missing = list({k for k, c in zip(keys, cols) if c == -2})
-            learned = dict(zip(missing, self._term_columns(missing)))
-            if len(self._term_cache) + len(learned) > ROW_CACHE_SIZE:
-                self._term_cache.clear()
-            self._term_cache.update(learned)
-            cols = [learned[k] if c == -2 else c for k, c in zip(keys, cols)]
-        distinct = set(cols)
-        distinct.discard(-1)
-        return np.fromiter(distinct, dtype=np.int64, count=len(distinct)), None
+        if self._bos1 is not None:
+            ids = [self._bos1[0], *ids, self._bos1[1]]
+        if not ids:
+            return 0.0
+        # Term keys, from ids 1..n+1: the id itself for a unigram, a * (n + 2) + b > n + 1 for the bigram (a, b).
+        # Distinct keys are distinct terms, so they have distinct columns (but for "none", a row of zeros).
+        keys = set(ids)
+        keys.update(map(add, map(mul, ids, repeat(self._n + 2)), islice(ids, 1, None)))
+        return self._distinct_sum(_cached(self._term_cache, keys, self._term_columns, ROW_CACHE_SIZE))
 
     def _term_columns(self, keys: list[int]) -> list[int]:
-        """Return the column of each term key of :meth:`one` (-1 if not in the vocabulary)."""
+        """Return the row of ``_M`` of each term key of :meth:`logits1`: its column, or ``width`` if it has none."""
         keys = np.asarray(keys, dtype=np.int64)
-        n = self._n
+        n, known = self._n, len(self._unigram)
         out = np.full(len(keys), -1, dtype=np.int64)
-        uni = keys < n
-        out[uni] = self._unigram[keys[uni]]
-        if len(self._pair_keys):
-            pair = keys[~uni] - n
+        uni = np.flatnonzero(keys <= n + 1)
+        ids = keys[uni] - 1
+        has = ids < known
+        out[uni[has]] = self._unigram[ids[has]]
+        pairs = np.flatnonzero(keys > n + 1)
+        if len(self._pair_keys) and len(pairs):
+            a, b = np.divmod(keys[pairs], n + 2)
+            a, b = a - 1, b - 1
+            has = (a < known) & (b < known)
+            pairs, pair = pairs[has], a[has] * n + b[has]
             at = np.minimum(np.searchsorted(self._pair_keys, pair), len(self._pair_keys) - 1)
-            out[~uni] = np.where(self._pair_keys[at] == pair, self._pair_cols[at], -1)
+            out[pairs] = np.where(self._pair_keys[at] == pair, self._pair_cols[at], -1)
+        out[out < 0] = self.width
         return out.tolist()
 
     def entries(self, batch):
@@ -498,7 +568,8 @@ class _WordNgrams(_SparseBlock):
         n_docs = len(docs)
         counts = np.fromiter(map(len, docs), dtype=np.int64, count=n_docs)
         flat = docs[0] if n_docs == 1 else [t for d in docs for t in d]
-        ids = np.asarray(self._words.ids(flat), dtype=np.int64)
+        ids = np.asarray(self._words.ids(flat), dtype=np.int64) - 1
+        ids[ids == self._n] = -1  # the cache's "no id"
         if self._bos is not None:
             # [<s>, tokens..., </s>] per document: two more slots each.
             ends = np.cumsum(counts + 2)
@@ -538,55 +609,64 @@ class _CharNgrams(_SparseBlock):
         self._analyze = vectorizer.build_analyzer()
         self._preprocess = vectorizer.build_preprocessor()
         self._max_chars = getattr(chars, "max_chars", None)
-        self._word_cols: dict[str, np.ndarray] = {}
+        # Per process: word -> its n-gram columns, sorted, as the bytes of int64s (joining bytes is cheaper than
+        # concatenating arrays, and a bytes object is smaller than an array).
+        self._word_cols: dict[str, bytes] = {}
 
-    def _columns(self, words) -> list[np.ndarray]:
-        """Return the sorted n-gram columns of each word, learning the ones not seen before."""
-        known = self._word_cols.get
-        found = [known(w) for w in words]
-        new = [w for w, cols in zip(words, found) if cols is None]
-        if new:
-            # char_wb n-grams never cross whitespace, so a text's grams are its words' grams; lowercasing is
-            # idempotent, so analysing a preprocessed word gives the grams it has inside the whole text.
-            grams = [self._analyze(w) for w in new]
-            cols = self._terms.find([g for gs in grams for g in gs])
-            if len(self._word_cols) + len(new) > WORD_CACHE_SIZE:
-                self._word_cols.clear()
-            for w, part in zip(new, np.split(cols, np.cumsum([len(g) for g in grams])[:-1])):
-                part = part[part >= 0]
-                part.sort()
-                self._word_cols[w] = part
-            found = [self._word_cols[w] if cols is None else cols for w, cols in zip(words, found)]
-        return found
+    def _columns(self, words: list[str]) -> list[bytes]:
+        """Return the sorted n-gram columns of each word (int64 bytes), learning the ones not seen before."""
+        return _cached(self._word_cols, words, self._learn, WORD_CACHE_SIZE)
 
-    def one(self, batch):
+    def _learn(self, words: list[str]) -> list[bytes]:
+        # char_wb n-grams never cross whitespace, so a text's grams are its words' grams; lowercasing is
+        # idempotent, so analysing a preprocessed word gives the grams it has inside the whole text.
+        grams = [self._analyze(w) for w in words]
+        cols = self._terms.find([g for gs in grams for g in gs]).astype(np.int64, copy=False)
+        out = []
+        for part in np.split(cols, np.cumsum([len(g) for g in grams])[:-1]):
+            part = part[part >= 0]
+            part.sort()
+            out.append(part.tobytes())
+        return out
+
+    def logits1(self, batch):
         text = batch.texts[0]
         words = self._preprocess(text[: self._max_chars] if self._max_chars else text).split()
         if not words:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        distinct = list(dict.fromkeys(words))
-        grams = self._columns(distinct)
-        if len(distinct) == len(words):
-            merged = np.concatenate(grams)
-        else:
-            lookup = dict(zip(distinct, grams))
-            merged = np.concatenate([lookup[w] for w in words])
+            return 0.0
+        # Every occurrence of every word's columns, in a fresh (writable) buffer.
+        merged = np.frombuffer(bytearray().join(self._columns(words)), dtype=np.int64)
+        n = len(merged)
+        if not n:
+            return 0.0
         merged.sort()
-        # Runs of equal columns: their starts, and their lengths as term frequencies.
+        if n > _RUN:
+            return self._runs(merged)
+        # The j-th occurrence of a column (j = 0, 1, ..., counted from its first place in the sorted array) adds
+        # _TF_STEPS[j] to its [tf^2, tf]: the steps of tf = 1 + ln(count) add up to the sublinear tf of the text.
+        j = _STEPS[:n] - merged.searchsorted(merged)
+        # Row 0: sum of tf^2 weight^2 (the squared norm); row 1: sum of tf weight W.
+        sums = _TF_STEPS.take(j, 0).T @ self._M.take(merged, 0)
+        if self._scalar:
+            (sq, _), (_, w) = sums.tolist()
+            return self._scaled(sq, w)
+        return self._scaled(float(sums[0, 0]), sums[1, 1:])
+
+    def _runs(self, merged: np.ndarray):
+        """Return the logits of one text from its sorted column occurrences, run by run (any length)."""
         edge = np.empty(len(merged) + 1, dtype=bool)
         edge[0] = edge[-1] = True
         np.not_equal(merged[1:], merged[:-1], out=edge[1:-1])
         starts = np.flatnonzero(edge)
         tf = np.log(np.diff(starts))
         tf += 1.0
-        return merged[starts[:-1]], tf
+        part = self._M.take(merged[starts[:-1]], 0)
+        w = tf @ part[:, 1:]
+        return self._scaled(float(np.dot(tf * tf, part[:, 0])), float(w[0]) if self._scalar else w)
 
     def entries(self, batch):
         preprocess = self._preprocess
         texts = [t[: self._max_chars] for t in batch.texts] if self._max_chars else batch.texts
-        if len(texts) == 1:
-            col, tf = self.one(batch)
-            return np.zeros(len(col), dtype=np.int64), col, tf
         per_doc = [preprocess(t).split() for t in texts]
         counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
         codes: dict[str, int] = {}
@@ -596,8 +676,8 @@ class _CharNgrams(_SparseBlock):
         if not grams:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, np.zeros(0)
-        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
-        table = np.concatenate(grams)
+        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams)) // 8
+        table = np.frombuffer(b"".join(grams), dtype=np.int64)
         starts = np.cumsum(lengths) - lengths
         # Every occurrence of a word contributes that word's grams to its document.
         spans = lengths[occurrences]
@@ -626,20 +706,31 @@ class _ScaledDense:
         mean = np.asarray(self._scale.mean_, dtype=np.float64)
         scale = np.asarray(self._scale.scale_, dtype=np.float64)
         self._W = np.ascontiguousarray(W / scale[:, None])
+        self._scalar = W.shape[1] == 1
+        self._w1 = np.ascontiguousarray(self._W[:, 0])  # the one column of a binary head
+        self._pooled = self._source.direction_of()
         return -(mean / scale) @ W
+
+    def logits1(self, batch: _Batch):
+        """Return what a one-text batch adds to the logits: a float for a one-column head, else an array (or 0.0)."""
+        pooled = self._pooled
+        if pooled is None:
+            out = self._source.one(batch) @ self._W
+            return float(out[0]) if self._scalar else out
+        # An L2-normalised mean is the direction of the sum: (sum @ W) / |sum|, no mean, no copies.
+        total, _ = pooled.sum_of(batch)
+        if total is None:
+            return 0.0
+        norm = math.sqrt(total.dot(total))
+        if not norm > 0:
+            return 0.0
+        if self._scalar:
+            return float(total.dot(self._w1)) / norm
+        return total.dot(self._W) / norm
 
     def add(self, batch: _Batch, logits: np.ndarray) -> None:
         if len(batch.texts) == 1:
-            pooled = self._source.direction_of()
-            if pooled is None:
-                logits[0] += self._source.one(batch) @ self._W
-                return
-            # An L2-normalised mean is the direction of the sum: (sum @ W) / |sum|, no mean, no copies.
-            total, _ = pooled.sum_of(batch)
-            if total is not None:
-                norm = math.sqrt(np.dot(total, total))
-                if norm > 0:
-                    logits[0] += (total @ self._W) / norm
+            logits[0] += self.logits1(batch)
             return
         logits += self._source(batch) @ self._W
 
@@ -693,13 +784,26 @@ class _Pooled(_DenseSource):
         # Stores with fastText subwords build OOV vectors from n-grams: the embedder does that itself.
         self._own = (emb.pooling in ("mean", "meanmax", "sif") and emb.empty == "zeros"
                      and not (emb.oov == "subword" and store.ngrams is not None))
+        # take() gathers rows in one call but copies a non-contiguous array whole first: only on a contiguous
+        # float32 matrix, row by row (C order) or through its C-ordered transpose (a Fortran-ordered .npy).
+        matrix = self._matrix
+        self._by_row = matrix if matrix.dtype == np.float32 and matrix.flags.c_contiguous else None
+        self._by_col = matrix.T if matrix.dtype == np.float32 and matrix.T.flags.c_contiguous else None
 
     def sum_of(self, batch: _Batch) -> tuple[np.ndarray | None, int]:
         """Return the float32 sum of a one-text batch's word vectors (None if it has none), and their number."""
-        rows = [r for r in self._predictor.row_list(self._store, batch.tokens(self._store.tokenizer)[0]) if r >= 0]
-        if not rows:
+        rows = self._predictor.row_list(self._store, batch.tokens(self._store.tokenizer)[0])
+        if -1 in rows:
+            rows = [r for r in rows if r >= 0]
+        k = len(rows)
+        if not k:
             return None, 0
-        return self._matrix[rows].astype(np.float32, copy=False).sum(axis=0), len(rows)
+        if k <= _RUN:
+            if self._by_row is not None:
+                return np.dot(_ONES32[:k], self._by_row.take(rows, 0)), k
+            if self._by_col is not None:
+                return np.dot(self._by_col.take(rows, 1), _ONES32[:k]), k
+        return self._matrix[rows].astype(np.float32, copy=False).sum(axis=0), k
 
     def direction_of(self):
         return self if self._own and self._emb.pooling == "mean" and self._emb.normalize else None
@@ -771,6 +875,15 @@ class _FirstWords(_DenseSource):
         self._dim = int(step.dim_)
         self.width = self._k * self._dim
         self._matrix = np.asarray(self._store.vectors).view(np.ndarray)
+
+    def one(self, batch: _Batch) -> np.ndarray:
+        dim = self._dim
+        out = np.zeros(self.width, dtype=np.float32)
+        tokens = batch.tokens(self._store.tokenizer)[0][: self._k]
+        for j, row in enumerate(self._predictor.row_list(self._store, tokens)):
+            if row >= 0:
+                out[j * dim : (j + 1) * dim] = self._matrix[row]
+        return out
 
     def __call__(self, batch: _Batch) -> np.ndarray:
         rows, offsets = batch.rows(self._store, self._predictor)

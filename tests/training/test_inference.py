@@ -6,6 +6,7 @@ import pytest
 from tests.conftest import NEUTRAL, make_corpus, write_csv
 from training.inference import PROBE_TEXTS, Predictor
 from training.registry import ModelRegistry
+from training.tokenize import Tokenizer
 from training.train import train
 
 TEXTS = ["A great and wonderful film!", "Awful, boring plot.", "", "zzz unknown", "Good good bad. The film!"]
@@ -166,7 +167,7 @@ def test_single_and_batch_agree(tiny_vectors, sentiment_csv, topics_csv, feature
     assert predictor.predict_proba([]).shape == (0, len(predictor.classes))
 
 
-@pytest.mark.parametrize("block", ["_WordNgrams", "_CharNgrams"])
+@pytest.mark.parametrize("block", ["_WordNgrams", "_CharNgrams", "_ScaledDense"])
 def test_a_disagreeing_one_text_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch, block):
     """The self-check covers the one-text path too: if only it is wrong, the pipeline serves."""
     from training import inference
@@ -174,8 +175,8 @@ def test_a_disagreeing_one_text_path_is_dropped(tiny_vectors, sentiment_csv, mon
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv), features="hybrid")
     cls = getattr(inference, block)
-    wrong = cls.one
-    monkeypatch.setattr(cls, "one", lambda self, batch: (wrong(self, batch)[0][:1], None))
+    right = cls.logits1
+    monkeypatch.setattr(cls, "logits1", lambda self, batch: right(self, batch) + 0.01)
     predictor = Predictor(model)
     assert predictor.compiled is False
     for text in TEXTS:
@@ -196,3 +197,135 @@ def test_a_disagreeing_one_text_dense_path_is_dropped(tiny_vectors, sentiment_cs
 
     monkeypatch.setattr(inference._Pooled, "sum_of", wrong)
     assert Predictor(model).compiled is False
+
+
+# ---------------------------------------------------------------- the one-text path, case by case
+# Texts the one-text path treats specially: nothing at all, no known word, repeated words and n-grams (term
+# frequencies above one), contractions (the tokenizer's n't rule), non-ASCII, and texts past max_chars.
+ONE_TEXTS = [
+    "",
+    "   \t\n ",
+    "zzqx qqqq xkcd!",
+    "good good good good bad bad good",
+    "the the the the the film film film . . . !!!",
+    "It DOESN'T work, I don't care; they can't, won't",
+    "Naïve café — ΣΊΣΥΦΟΣ İstanbul 日本語 🎉 ｆｕｌｌ ﬁne don’t",
+    "aaaa aaaaaaaa a aa aaa",
+    "great",
+    " ".join(["the film was great but the plot was dull and the actor poor"] * 40),
+    " ".join(f"w{i} good" for i in range(60)) + " " + "x" * 3000,
+]
+
+
+def _softmax_model(model, texts, labels):
+    """Replace a 3-class model's one-vs-rest head with a multinomial logistic regression on the same features."""
+    from sklearn.linear_model import LogisticRegression
+
+    pipe = model.pipeline_
+    X = pipe.named_steps["features"].transform(texts)
+    target = np.asarray(labels, dtype=object)
+    clf = LogisticRegression(solver="lbfgs", max_iter=500)
+    pipe.steps[-1] = ("clf", clf.fit(X, target))
+    assert list(clf.classes_) == list(model.classes_)
+    return model
+
+
+def _assert_one_text_agrees(predictor, model, texts):
+    for text in texts:
+        expected = model.predict_proba([text])
+        alone = predictor.predict_proba([text])
+        assert alone.shape == expected.shape
+        np.testing.assert_allclose(alone, expected, rtol=0, atol=1e-5)
+        [fast], [slow] = predictor.explain([text]), model.explain([text])
+        assert fast["label"] == slow["label"]
+        assert fast["confidence"] == pytest.approx(slow["confidence"], abs=1e-5)
+        assert fast["scores"] == pytest.approx(slow["scores"], abs=1e-5)
+        assert all(type(v) is float for v in fast["scores"].values()) and type(fast["confidence"]) is float
+        assert sum(fast["scores"].values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("head", ["sigmoid", "one-vs-rest", "softmax"])
+@pytest.mark.parametrize("features", ["hybrid", "hybrid-pos", "mean"])
+def test_one_text_matches_the_model_for_every_head(tiny_vectors, sentiment_csv, topics_csv, head, features):
+    """One text alone gives the pipeline's scores for binary, one-vs-rest and softmax heads."""
+    import csv
+
+    store, _, _ = tiny_vectors
+    data = sentiment_csv if head == "sigmoid" else topics_csv
+    model = _load(store, data=str(data), features=features)
+    if head == "softmax":
+        with open(data, encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        model = _softmax_model(model, [r["text"] for r in rows], [r["label"] for r in rows])
+    predictor = Predictor(model)
+    assert predictor.compiled is True
+    assert predictor._link == {"sigmoid": "sigmoid", "softmax": "softmax"}.get(head, "ovr")
+    _assert_one_text_agrees(predictor, model, ONE_TEXTS + TABLE)
+    for _ in range(2):  # once learned, the per-process caches give the same numbers
+        _assert_one_text_agrees(predictor, model, ONE_TEXTS)
+
+
+@pytest.mark.parametrize("task", ["binary", "three classes"])
+def test_one_text_fallbacks_for_long_texts_agree(tiny_vectors, sentiment_csv, topics_csv, monkeypatch, task):
+    """Texts with more terms than the one-text tables cover take the general sums, with the same result."""
+    from training import inference
+
+    store, _, _ = tiny_vectors
+    model = _load(store, data=str(sentiment_csv if task == "binary" else topics_csv), features="hybrid")
+    predictor = Predictor(model)
+    assert predictor.compiled is True
+    monkeypatch.setattr(inference, "_RUN", 3)
+    _assert_one_text_agrees(predictor, model, ONE_TEXTS + TABLE)
+
+
+def test_one_text_with_tiny_caches(tiny_vectors, sentiment_csv, monkeypatch):
+    """Per-process caches that keep clearing still give the pipeline's numbers."""
+    from training import inference
+
+    store, _, _ = tiny_vectors
+    monkeypatch.setattr(inference, "ROW_CACHE_SIZE", 3)
+    monkeypatch.setattr(inference, "WORD_CACHE_SIZE", 2)
+    model = _load(store, data=str(sentiment_csv), features="hybrid-pos")
+    predictor = Predictor(model)
+    assert predictor.compiled is True
+    for _ in range(2):
+        _assert_one_text_agrees(predictor, model, ONE_TEXTS + TABLE)
+    # A cache holds at most its bound plus what one text taught it.
+    texts = ONE_TEXTS + TABLE
+    assert len(predictor._row_cache) <= 3 + max(len(set(Tokenizer(True)(t))) for t in texts)
+    chars = next(b for b in predictor._blocks if isinstance(b, inference._CharNgrams))
+    assert len(chars._word_cols) <= 2 + max(len(set(t[:1000].lower().split())) for t in texts)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "float16"])
+def test_one_text_on_other_matrix_layouts(tiny_vectors, sentiment_csv, layout):
+    """A Fortran-ordered or float16 vectors.npy (as some imports ship it) gives the same one-text numbers."""
+    from training import inference
+
+    store, _, _ = tiny_vectors
+    path = store / "vectors" / "tiny" / "vectors.npy"
+    matrix = np.load(path)
+    np.save(path, np.asfortranarray(matrix) if layout == "fortran" else matrix.astype(np.float16))
+    model = _load(store, data=str(sentiment_csv), features="hybrid")
+    predictor = Predictor(model)
+    assert predictor.compiled is True
+    pooled = predictor._blocks[-1]._pooled
+    assert isinstance(pooled, inference._Pooled)
+    assert (pooled._by_row is None) and ((pooled._by_col is not None) == (layout == "fortran"))
+    _assert_one_text_agrees(predictor, model, ONE_TEXTS + TABLE)
+    np.testing.assert_allclose(predictor.predict_proba(TABLE), model.predict_proba(TABLE), rtol=0, atol=1e-5)
+
+
+def test_fast_tokenizing_matches_the_tokenizer():
+    """The one-text tokenizing shortcut (texts without "n't") gives the Tokenizer's tokens, either casing."""
+    from training.inference import _PLAIN_RE, _tokenize
+
+    assert _PLAIN_RE is not None  # the shortcut is in use with the current token pattern
+    texts = ONE_TEXTS + TABLE + PROBE_TEXTS + [
+        "don't", "DON'T", "Don’t", "isn't it", "n't", "'n't", "can'tt", "won't've", "it's 'quoted' 'tis",
+        "o'clock rock'n'roll", "N'T alone", "a`b``c", "x_y__z 3.14 1,000 -5 e-mail", "ÉCOLE ﬃ Ⅻ ½",
+    ]
+    for lowercase in (True, False):
+        tokenizer = Tokenizer(lowercase)
+        assert _tokenize(tokenizer, texts) == tokenizer.many(texts)
+        assert [_tokenize(tokenizer, [t])[0] for t in texts] == [tokenizer(t) for t in texts]
