@@ -22,6 +22,10 @@ def test_default_vectors_equal_the_package_arrays(default_store, cli):
     vocab = pq.read_table(f"{root}/glove_6B_index.parquet", columns=["index"]).column("index").to_pylist()
     for word in ["the", "movie", "excellent", "café"]:
         np.testing.assert_array_equal(vs.lookup(word), matrix[vocab.index(word)])
+    # Row-major whatever the package ships, and equal to it everywhere.
+    assert vs.vectors.flags.c_contiguous
+    for start in range(0, vs.size, 50_000):
+        np.testing.assert_array_equal(vs.vectors[start : start + 50_000], matrix[start : start + 50_000])
     code, out, _ = cli("vectors", "default", "--store", default_store)
     assert code == 0 and json.loads(out)["installed"] == "already"
     code, out, _ = cli("vectors", "similar", "glove-6b-50d", "good", "--top", "5", "--store", default_store)
