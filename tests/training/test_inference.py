@@ -329,3 +329,42 @@ def test_fast_tokenizing_matches_the_tokenizer():
         tokenizer = Tokenizer(lowercase)
         assert _tokenize(tokenizer, texts) == tokenizer.many(texts)
         assert [_tokenize(tokenizer, [t])[0] for t in texts] == [tokenizer(t) for t in texts]
+
+
+# ---------------------------------------------------------------- any text: one-text path == pipeline
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE  # noqa: E402
+
+_PIECES = NEUTRAL + POSITIVE + NEGATIVE + [
+    "n't", "don't", "can't", "it's", "'s", "GOOD", "Bad", "café", "Naïve", "日本語", "🎉", "ﬁne", "’", "`",
+    "w1", "w59", "zzz", "2024", "10/10", "$5", "...", "--", "'", "\"", "(", ")",
+]
+_SEPARATORS = st.sampled_from([" ", "  ", "\t", "\n", "", ", ", "-"])
+_TEXTS = st.one_of(
+    st.lists(st.tuples(st.sampled_from(_PIECES), _SEPARATORS), max_size=40).map(lambda ps: "".join(a + b for a, b in ps)),
+    st.text(max_size=60),
+)
+_MODELS: dict = {}
+
+
+@pytest.mark.parametrize("features,task", [("hybrid", "binary"), ("hybrid-pos", "three classes"), ("dense", "binary")])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=_TEXTS)
+def test_any_one_text_equals_the_pipeline(tiny_vectors, sentiment_csv, topics_csv, features, task, text):
+    """For any text, the one-text path gives the pipeline's scores (and its label where they are not tied)."""
+    key = (features, task, str(tiny_vectors[0]))
+    if key not in _MODELS:  # fixtures are set up once per test, not per example: train once
+        store, _, _ = tiny_vectors
+        model = _load(store, data=str(sentiment_csv if task == "binary" else topics_csv), features=features)
+        _MODELS.clear()
+        _MODELS[key] = model, Predictor(model)
+    model, predictor = _MODELS[key]
+    assert predictor.compiled
+    expected = model.predict_proba([text])[0]
+    np.testing.assert_allclose(predictor.predict_proba([text])[0], expected, rtol=0, atol=1e-5)
+    (got,) = predictor.explain([text])
+    assert got["confidence"] == pytest.approx(expected.max(), abs=1e-5)
+    if np.sort(expected)[-1] - np.sort(expected)[-2] > 1e-4:
+        assert got["label"] == str(model.classes_[int(np.argmax(expected))])
