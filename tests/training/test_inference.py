@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.conftest import NEUTRAL, make_corpus, write_csv
+from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE, make_corpus, write_csv
 from training.inference import PROBE_TEXTS, Predictor
 from training.registry import ModelRegistry
 from training.tokenize import Tokenizer
@@ -332,11 +334,6 @@ def test_fast_tokenizing_matches_the_tokenizer():
 
 
 # ---------------------------------------------------------------- any text: one-text path == pipeline
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE  # noqa: E402
-
 _PIECES = NEUTRAL + POSITIVE + NEGATIVE + [
     "n't", "don't", "can't", "it's", "'s", "GOOD", "Bad", "café", "Naïve", "日本語", "🎉", "ﬁne", "’", "`",
     "w1", "w59", "zzz", "2024", "10/10", "$5", "...", "--", "'", "\"", "(", ")",
