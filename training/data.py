@@ -150,6 +150,8 @@ def read_dataset(
         if not data.strip():
             raise DataError(f"{path}: the file is empty")
         text, encoding = decode_bytes(data)
+        if fmt == "fasttext" and label_column is None and FT_PREFIX not in text:
+            return _plain_lines(path, text, encoding)
         reader = {"csv": _read_delimited, "tsv": _read_delimited, "jsonl": _read_jsonl, "fasttext": _read_fasttext}[fmt]
         records = reader(path, text, fmt, text_column, label_column)
     return _collect(path, records, encoding, fmt, text_column, label_column if require_labels else None)
@@ -248,6 +250,19 @@ def _read_fasttext(path, text, fmt, text_column, label_column):
             raise DataError(f"{path}: line {lineno}: no {FT_PREFIX} label at the start of the line")
         label = labels[0] if len(labels) == 1 else labels
         yield f"line {lineno}", lineno, " ".join(parts), (label if label_column else None)
+
+
+def _plain_lines(path, text: str, encoding: str | None) -> Dataset:
+    """Unlabelled texts one a line with no label anywhere: what ``_read_fasttext`` + ``_collect`` give, in list passes.
+
+    ``vecclf embed`` reads files of this kind with hundreds of thousands of lines, where the general reader's
+    per-line generator and checks cost about as much as embedding them.
+    """
+    joined = [" ".join(line.split()) for line in text.split("\n")]
+    rows = [lineno for lineno, t in enumerate(joined, start=1) if t]
+    if not rows:
+        raise DataError(f"{path}: the file has no data rows")
+    return Dataset(str(path), [t for t in joined if t], None, encoding, "fasttext", rows=rows)
 
 
 def _read_parquet(path, text_column, label_column):

@@ -224,3 +224,29 @@ def test_unicode_line_separators_inside_texts_do_not_split_rows(tmp_path, sep):
     ft = tmp_path / "d.txt"
     ft.write_text(f"__label__a one{sep}two\r\n__label__b three\n", encoding="utf-8")
     assert [t.split() for t in read_dataset(ft).texts] == [["one", "two"] if sep.isspace() else [f"one{sep}two"], ["three"]]
+
+
+@pytest.mark.parametrize("content", [
+    "a good film\n\nbad one\r\n  spaced\tout  \n",
+    "no newline at the end",
+    "\n\n first after blanks\n \t \nlast\u2028with\u0085separators\u00a0nbsp\n",
+    "one\r\ntwo\r\n\r\nthree",
+])
+def test_plain_text_lines_read_as_the_general_reader_reads_them(content, tmp_path):
+    """The list-pass reader of unlabelled text lines gives the general fastText reader's texts and row numbers."""
+    from training.data import _collect, _read_fasttext
+
+    path = tmp_path / "docs.txt"
+    path.write_bytes(content.encode("utf-8"))
+    fast = read_dataset(path, label_column=None, fmt="fasttext")
+    general = _collect(path, _read_fasttext(path, content, "fasttext", "text", None), "utf-8", "fasttext", "text", None)
+    assert (fast.texts, fast.rows, fast.labels, fast.fmt) == (general.texts, general.rows, None, "fasttext")
+    assert fast.texts and all(t == " ".join(t.split()) for t in fast.texts)
+
+
+def test_plain_text_lines_without_text_is_an_error(tmp_path):
+    """A file of blank lines only is refused with a one-line error."""
+    path = tmp_path / "blank.txt"
+    path.write_text(" \n\t\n \n", encoding="utf-8")
+    with pytest.raises(DataError, match="empty|no data rows"):
+        read_dataset(path, label_column=None, fmt="fasttext")
