@@ -389,8 +389,10 @@ def bench_train(p: dict, repeats: int) -> dict:
             acc = json.loads(out.strip().splitlines()[-1])["metrics"]["accuracy"]
         res[features] = {"s": median(times), "accuracy": acc}
         log(f"train {features}: {res[features]}")
-    ft_python = Path(os.environ.get("FASTTEXT_PYTHON", "/tmp/venv-ft/bin/python"))
-    if ft_python.exists():
+    # fastText ships with the project (fasttext-numpy2-wheel, the --classifier fasttext backend); FASTTEXT_PYTHON
+    # picks another interpreter's build.
+    ft_python = Path(os.environ.get("FASTTEXT_PYTHON") or sys.executable)
+    if ft_python.exists() and subprocess.run([str(ft_python), "-c", "import fasttext"], capture_output=True).returncode == 0:
         times, acc = [], None
         for _ in range(repeats):
             t, out = run([str(ft_python), "-c", FASTTEXT_TRAIN, str(p["stsa.binary.train"]), str(p["stsa.binary.test"])])
