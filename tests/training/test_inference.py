@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE, make_corpus, write_csv
-from training.inference import PROBE_TEXTS, Predictor
+from training.inference import PROBE_TEXTS, SMALL_BATCH, Predictor
 from training.registry import ModelRegistry
 from training.tokenize import Tokenizer
 from training.train import train
@@ -76,6 +76,15 @@ def test_default_models_are_compiled(tiny_vectors, sentiment_csv, topics_csv, fe
     for i, text in enumerate(TABLE):
         np.testing.assert_allclose(predictor.predict_proba([text])[0], expected[i], rtol=0, atol=1e-5)
     assert [p["label"] for p in predictor.explain(TABLE)] == [p["label"] for p in model.explain(TABLE)]
+    # Small requests go text by text, larger ones through the batch arithmetic: both give the pipeline's numbers.
+    np.testing.assert_allclose(predictor._batch_proba(TABLE), expected, rtol=0, atol=1e-5)
+    many = TABLE * 3
+    assert len(many) > SMALL_BATCH >= len(TABLE)
+    np.testing.assert_allclose(predictor.predict_proba(many), np.vstack([expected] * 3), rtol=0, atol=1e-5)
+    big, small = predictor.explain(many), predictor.explain(TABLE)
+    assert [p["label"] for p in big] == [p["label"] for p in small] * 3
+    for a, b in zip(big, small * 3):
+        assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-6) and a["scores"].keys() == b["scores"].keys()
 
 
 def test_auto_model_is_compiled(tiny_vectors, sentiment_csv):
@@ -365,3 +374,21 @@ def test_any_one_text_equals_the_pipeline(tiny_vectors, sentiment_csv, topics_cs
     assert got["confidence"] == pytest.approx(expected.max(), abs=1e-5)
     if np.sort(expected)[-1] - np.sort(expected)[-2] > 1e-4:
         assert got["label"] == str(model.classes_[int(np.argmax(expected))])
+
+
+def test_a_disagreeing_batch_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch):
+    """The self-check runs the batch arithmetic itself, though the probes are few enough to go text by text."""
+    from training import inference
+
+    assert len(PROBE_TEXTS) <= SMALL_BATCH
+    store, _, _ = tiny_vectors
+    model = _load(store, data=str(sentiment_csv), features="hybrid")
+    right = inference._CharNgrams.entries
+
+    def wrong(self, batch):
+        doc, col, tf = right(self, batch)
+        return doc, (col + 1) % self.width, tf  # every gram counted in its neighbour column
+
+    monkeypatch.setattr(inference._CharNgrams, "entries", wrong)
+    predictor = Predictor(model)
+    assert predictor.compiled is False
