@@ -3,8 +3,10 @@
 On SST-2 and TREC, for 50, 100, 200, 500, 1000 and all training rows: draw
 that many rows from the training set (stratified by label where every class
 can be, seeded), train vecclf with its defaults (``--features auto``: the
-feature set and C chosen by CV on the drawn rows only; with fewer than two
-rows in some class it falls back to its default candidate) and TF-IDF word
+feature set and C chosen by CV on the drawn rows only; a class with a
+single row stays on the training side of every fold, and only when fewer
+than two classes have two rows does it fall back to its default candidate)
+and TF-IDF word
 1-2 grams + logistic regression on the same rows, and score both on the
 full test set. Each size is averaged over 5 draws (seeds 0-4); "all" is one
 run, since every draw of all rows is the same set.
@@ -109,8 +111,9 @@ def render(results: dict, *, command: str, started: str, note: str, draws: int, 
               "training rows (stratified by label, seeds 0-"
               f"{draws - 1}); \"all\" is one run on every training row. Both methods train on the same rows. "
               "vecclf runs with its defaults (`--features auto`: feature set and C chosen by 5-fold CV on the "
-              "drawn rows only; where some class has fewer than two rows CV is impossible and it uses its "
-              "fallback, hybrid with C=10). TF-IDF+LR: `TfidfVectorizer(ngram_range=(1, 2))` + "
+              "drawn rows only; a class with a single drawn row stays on the training side of every fold, and only "
+              "with fewer than two classes of two rows is CV impossible, when it uses its fallback, hybrid with "
+              "C=10). TF-IDF+LR: `TfidfVectorizer(ngram_range=(1, 2))` + "
               "`LogisticRegression(max_iter=1000)`.", "", "![learning curve](learning_curve.png)", ""]
     for name, curve in results.items():
         lines.append(f"**{name}**")
