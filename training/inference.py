@@ -79,8 +79,9 @@ PROBE_TEXTS = [
     " ".join(["a long, long text: the film is good and bad and fine and dull"] * 60),
 ]
 TOLERANCE = 1e-5
-# Tokens whose vector rows a Predictor remembers per process (~100 bytes each), and words whose character
-# n-gram columns it remembers (~250 bytes each): a few MB per worker at most, cleared when full.
+# Per process, each cleared when full: tokens -> vector rows, and per word n-gram block words -> ids and
+# terms -> columns (ROW_CACHE_SIZE each, ~100 bytes an entry), and per character n-gram block words -> their
+# columns (WORD_CACHE_SIZE, ~250 bytes an entry): about 20 MB per worker at most for a hybrid model.
 ROW_CACHE_SIZE = 50_000
 WORD_CACHE_SIZE = 20_000
 # Up to this many texts, one text at a time is cheaper than the whole-batch arithmetic (on the default SST-2
@@ -434,10 +435,8 @@ class _SparseBlock:
         return self._scaled(float(sums[0]), sums[1:])
 
     def add(self, batch: _Batch, logits: np.ndarray) -> None:
+        """Add the block's share of every text's logits (the batch arithmetic; one text takes ``logits1``)."""
         n = len(batch.texts)
-        if n == 1:
-            logits[0] += self.logits1(batch)
-            return
         doc, col, tf = self.entries(batch)
         if not len(col):
             return
@@ -737,9 +736,7 @@ class _ScaledDense:
         return total.dot(self._W) / norm
 
     def add(self, batch: _Batch, logits: np.ndarray) -> None:
-        if len(batch.texts) == 1:
-            logits[0] += self.logits1(batch)
-            return
+        """Add the block's share of every text's logits (the batch arithmetic; one text takes ``logits1``)."""
         logits += self._source(batch) @ self._W
 
 

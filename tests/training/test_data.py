@@ -245,8 +245,8 @@ def test_plain_text_lines_read_as_the_general_reader_reads_them(content, tmp_pat
 
 
 def test_plain_text_lines_without_text_is_an_error(tmp_path):
-    """A file of blank lines only is refused with a one-line error."""
+    """A file of whitespace lines only is refused with a one-line error."""
     path = tmp_path / "blank.txt"
-    path.write_text(" \n\t\n \n", encoding="utf-8")
-    with pytest.raises(DataError, match="empty|no data rows"):
+    path.write_text("\u00a0\n\u3000\n \n", encoding="utf-8")  # not blank bytes, but only Unicode spaces
+    with pytest.raises(DataError, match="no data rows"):
         read_dataset(path, label_column=None, fmt="fasttext")

@@ -52,6 +52,7 @@ def test_predictor_matches_the_model(tiny_vectors, sentiment_csv, features, comp
     predictor = Predictor(model)
     assert predictor.compiled is compiled
     np.testing.assert_allclose(predictor.predict_proba(TEXTS), model.predict_proba(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(predictor._batch_proba(TABLE), model.predict_proba(TABLE), atol=1e-5)  # batch path
     for i, text in enumerate(TABLE):  # the one-text path
         np.testing.assert_allclose(predictor.predict_proba([text]), model.predict_proba([text]), rtol=0, atol=1e-5)
     for fast, slow in zip(predictor.explain(TEXTS), model.explain(TEXTS)):
@@ -131,15 +132,24 @@ def test_multilabel_falls_back(tiny_vectors, tmp_path):
     assert predictor.explain(TEXTS) == model.explain(TEXTS)
 
 
-def test_a_disagreeing_compile_is_dropped(tiny_vectors, sentiment_csv, monkeypatch):
+def test_a_disagreeing_compile_is_dropped(tiny_vectors, sentiment_csv, monkeypatch, caplog):
     """When the compiled numbers differ from the model's on the probes, the pipeline serves."""
     from training import inference
 
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv), features="hybrid")
-    monkeypatch.setattr(inference._CharNgrams, "bind", lambda self, W: np.zeros(W.shape[1]) + 0.5)
-    predictor = Predictor(model)
+    right = inference._CharNgrams.bind
+
+    def wrong(self, W):  # numbers that compute, but are not the model's
+        bias = right(self, W)
+        self._M[:, 1:] *= 2.0
+        return bias
+
+    monkeypatch.setattr(inference._CharNgrams, "bind", wrong)
+    with caplog.at_level("INFO", logger="training.inference"):
+        predictor = Predictor(model)
     assert predictor.compiled is False
+    assert "disagrees with the pipeline" in caplog.text  # dropped by the self-check, not by an error
     np.testing.assert_allclose(predictor.predict_proba(TEXTS), model.predict_proba(TEXTS), atol=1e-12)
 
 
