@@ -84,6 +84,14 @@ def access_lines():
     ACCESS.removeHandler(handler)
 
 
+def metric_value(text: str, name: str, **labels) -> float:
+    """Return the value of the sample ``name{labels...}`` in a Prometheus text page (0.0 if absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def predict(client, name="sentiment", texts=("A great and wonderful film!",)):
     """POST texts to a model's predict endpoint; return the response."""
     return client.post(f"/v1/models/{name}/predict", json={"texts": list(texts)})

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from service.fastpath import FastPredict
+from tests.service.conftest import metric_value
 
 URL = "/v1/models/sentiment/predict"
 
@@ -266,11 +267,7 @@ def test_fast_answers_are_counted_and_logged_like_flasks(client, paths):
     fast, _, calls = paths
 
     def count(text):
-        for line in text.splitlines():
-            if line.startswith("vecclf_http_requests_total{") and 'endpoint="api.predict"' in line \
-                    and 'model="sentiment"' in line and 'status="200"' in line:
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
+        return metric_value(text, "vecclf_http_requests_total", endpoint="api.predict", model="sentiment", status="200")
 
     before = count(client.get("/metrics").get_data(as_text=True))
     r = client.post(URL, json={"texts": ["good", "bad", "ok"]}, headers={"X-Request-ID": "abc"})
