@@ -84,9 +84,9 @@ TOLERANCE = 1e-5
 # columns (WORD_CACHE_SIZE, ~250 bytes an entry): about 20 MB per worker at most for a hybrid model.
 ROW_CACHE_SIZE = 50_000
 WORD_CACHE_SIZE = 20_000
-# Up to this many texts, one text at a time is cheaper than the whole-batch arithmetic (on the default SST-2
-# model: 2 texts 28 vs 76 us a text, 16 texts 27 vs 30; from about 24 texts the batch path wins).
-SMALL_BATCH = 16
+# Up to this many texts, one text at a time is cheaper than the whole-batch arithmetic (default SST-2 model,
+# benchmarks/request_path.py: 2 texts ~35 vs ~80 us a text, 8 texts ~35 vs ~42; from about 16 the batch wins).
+SMALL_BATCH = 12
 # One text's sums are dot products with ones and a table of sublinear-tf steps this long (~300 kB, built at
 # import, so in the gunicorn master); a text with more terms than this takes the general arithmetic.
 _RUN = 8192
