@@ -17,6 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY vecclf ./vecclf
 COPY training ./training
 COPY service ./service
 COPY deploy/nightly-retrain.sh /usr/local/bin/vecclf-nightly-retrain

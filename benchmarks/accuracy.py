@@ -123,11 +123,11 @@ def read_sentences(path: Path, encoding: str) -> tuple[list[str], list[str]]:
 
 def ensure_vectors(store: Path) -> str:
     """Install the default GloVe 6B 50d store under ``store`` if absent (via the CLI); return its folder."""
-    from training.vectors.store import open_store
+    from vecclf.training.vectors.store import open_store
 
     folder = store / "vectors" / VECTORS
     if not (folder / "manifest.json").is_file():
-        cmd = [sys.executable, "-m", "training.cli", "--store", str(store), "vectors", "default"]
+        cmd = [sys.executable, "-m", "vecclf.training.cli", "--store", str(store), "vectors", "default"]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"could not install the default vectors: {done.stderr.strip()}")
@@ -154,9 +154,9 @@ def stratified_sample(labels, n: int, seed: int) -> np.ndarray:
 
 def fit_vecclf(texts, labels, *, store: Path, vectors: str, features: str = "auto", seed: int = 0):
     """Select (for ``auto``) and fit a TextModel as ``vecclf train`` does by default; return (model, report)."""
-    from training.model import TextModel
-    from training.select import choose_config
-    from training.train import resolve_class_weight
+    from vecclf.training.model import TextModel
+    from vecclf.training.selection import choose_config
+    from vecclf.training.train import resolve_class_weight
 
     config, report = choose_config(texts, labels, vectors=vectors, store=str(store), features=features,
                                    classifier="logreg", class_weight=resolve_class_weight(labels, "auto"),
@@ -381,7 +381,7 @@ def render(results: dict, *, fasttext_why: str | None, command: str, started: st
         lines.append(f"| {t} | " + " | ".join(cells) + f" | {chosen} |")
 
     lines += ["", "Settings: vecclf as `vecclf train` runs it by default (its Python API: "
-              "`training.select.choose_config` on the training part, then `TextModel(**config).fit`; seed 0, "
+              "`vecclf.training.selection.choose_config` on the training part, then `TextModel(**config).fit`; seed 0, "
               "class weights balanced when the largest class is 3× the smallest, as the CLI's `--class-weight auto`). "
               "TF-IDF+LR: `TfidfVectorizer(ngram_range=(1, 2))` + `LogisticRegression(max_iter=1000)`, scikit-learn "
               "defaults otherwise. fastText: `fasttext.train_supervised(wordNgrams=2, epoch=25, thread=1, seed=0)` "

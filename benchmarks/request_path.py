@@ -73,9 +73,9 @@ def main(argv=None) -> int:
     store = Path(args.store)
     print(f"preparing {store} (as benchmarks/serve.py does)...", file=sys.stderr)
     prepare_store(store)
-    from service import create_app
-    from service.config import Config
-    from training.inference import SMALL_BATCH
+    from vecclf.service import create_app
+    from vecclf.service.config import Config
+    from vecclf.training.inference import SMALL_BATCH
 
     app = create_app(Config(store=str(store), poll_interval=0, models=("sentiment",)))
     for handler in logging.getLogger("vecclf.access").handlers:

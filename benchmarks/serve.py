@@ -63,10 +63,10 @@ def prepare_store(store: Path) -> tuple[str, str]:
     features ``auto`` chose, with another seed and C, so it is a different model
     of the same kind without a second cross-validated search.
     """
-    from training.registry import ModelRegistry
-    from training.train import train
-    from training.vectors.default import DEFAULT_NAME, install_default
-    from training.vectors.store import list_stores
+    from vecclf.training.registry import ModelRegistry
+    from vecclf.training.train import train
+    from vecclf.training.vectors.default import DEFAULT_NAME, install_default
+    from vecclf.training.vectors.store import list_stores
 
     store.mkdir(parents=True, exist_ok=True)
     if DEFAULT_NAME not in {m["name"] for m in list_stores(store)}:
@@ -75,7 +75,7 @@ def prepare_store(store: Path) -> tuple[str, str]:
     if not data.exists():
         rows = sentences(SST) if SST.exists() else None
         if rows is None:
-            from training.quickstart import sentiment_rows
+            from vecclf.training.quickstart import sentiment_rows
 
             rows = [(r["label"], r["text"]) for r in sentiment_rows()]
         with open(data, "w", newline="", encoding="utf-8") as fh:
@@ -116,7 +116,7 @@ def start_server(store: Path, workers: int, log_path: Path) -> tuple[subprocess.
     for key in ("PROMETHEUS_MULTIPROC_DIR", "VECCLF_RUNTIME_DIR"):
         env.pop(key, None)
     vecclf = Path(sys.executable).with_name("vecclf")
-    cmd = [str(vecclf)] if vecclf.exists() else [sys.executable, "-m", "training.cli"]
+    cmd = [str(vecclf)] if vecclf.exists() else [sys.executable, "-m", "vecclf.training.cli"]
     log = open(log_path, "ab")
     proc = subprocess.Popen(cmd + ["serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port),
                                    "--workers", str(workers)], env=env, stdout=log, stderr=log)
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
     log_path = store / "server.log"
     print(f"preparing {store} (GloVe 6B 50d, sentiment on SST-2, --features auto)...", file=sys.stderr)
     current, candidate = prepare_store(store)
-    from training.registry import ModelRegistry
+    from vecclf.training.registry import ModelRegistry
 
     reg = ModelRegistry(store)
     config = reg.manifest("sentiment")["config"]

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_section import write_section  # noqa: E402
 SENTENCES = ROOT.parent / "shared" / "data" / "sentences"
 PY = sys.executable
-VECCLF = [PY, "-m", "training.cli"]
+VECCLF = [PY, "-m", "vecclf.training.cli"]
 HEAVY = ("sklearn", "gensim", "pandas", "scipy", "pyarrow", "torch")
 
 GENSIM_EMBED = r"""
@@ -48,8 +48,8 @@ import json, sys, time
 t0 = time.perf_counter()
 import numpy as np
 from gensim.models import KeyedVectors
-from training.data import read_dataset
-from training.tokenize import Tokenizer
+from vecclf.training.data import read_dataset
+from vecclf.training.tokens import Tokenizer
 t1 = time.perf_counter()
 kv = KeyedVectors.load(sys.argv[1], mmap="r")
 t2 = time.perf_counter()
@@ -79,7 +79,7 @@ print(kv[sys.argv[2]][:3])
 
 LOOKUP_IMPORTS = r"""
 import sys
-from training.cli import main
+from vecclf.training.cli import main
 import io, contextlib
 with contextlib.redirect_stdout(io.StringIO()):
     main(["vectors", "lookup", "--store", sys.argv[1], sys.argv[2], "the"])
@@ -137,7 +137,7 @@ def setup(work: Path, n_docs: int) -> dict:
     raw = (SENTENCES / "rt-polarity.all").read_bytes().decode("latin-1")
     texts = [line.split(" ", 1)[1] for line in raw.split("\n") if line.strip()]
     paths["mr"].write_text("\n".join(texts[i % len(texts)] for i in range(n_docs)) + "\n", encoding="utf-8")
-    from training.vectors.store import open_store
+    from vecclf.training.vectors.store import open_store
 
     vs = open_store(store, "glove-6b-50d")
     if not paths["glove"].exists() or not paths["kv"].exists():
@@ -177,9 +177,9 @@ def bench_embed(p: dict, repeats: int) -> dict:
 
 def _pool_in_process(p: dict) -> dict:
     """Time our tokenize + look-up + pool alone (in this process, warm), for the breakdown."""
-    from training.data import read_dataset
-    from training.pooling import pool
-    from training.vectors.store import open_store
+    from vecclf.training.data import read_dataset
+    from vecclf.training.pooling import pool
+    from vecclf.training.vectors.store import open_store
 
     texts = read_dataset(str(p["mr"]), text_column="text", label_column=None, require_labels=False).texts
     vs = open_store(p["store"], "glove-6b-50d")
@@ -231,8 +231,8 @@ PSS_CHILD = r"""
 import gc, json, os, sys, time
 import numpy as np
 store_dir, name, workers, mode, docs_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-from training.pooling import pool
-from training.vectors.store import open_store
+from vecclf.training.pooling import pool
+from vecclf.training.vectors.store import open_store
 
 def pss(pid):
     with open(f"/proc/{pid}/smaps_rollup") as fh:
@@ -288,7 +288,7 @@ for k in kids:
 
 
 def bench_large(p: dict, work: Path, n_words: int, dim: int, with_gensim: bool, serve: bool) -> dict:
-    from training.vectors.store import open_store
+    from vecclf.training.vectors.store import open_store
 
     src = work / f"synthetic-{n_words}x{dim}.bin"
     real = open_store(p["store"], "glove-6b-50d").words
@@ -305,14 +305,14 @@ def bench_large(p: dict, work: Path, n_words: int, dim: int, with_gensim: bool, 
             log(f"large: gensim load {res['gensim_load_s']:.0f}s peak RSS {res['gensim_rss_mb']:.0f} MiB")
     finally:
         src.unlink(missing_ok=True)
-    code = ("import time; t=time.perf_counter(); from training.vectors.store import open_store; "
+    code = ("import time; t=time.perf_counter(); from vecclf.training.vectors.store import open_store; "
             f"vs=open_store({str(p['store'])!r}, 'big'); a=time.perf_counter(); vs.lookup('movie'); b=time.perf_counter(); "
             "vs.warm(); c=time.perf_counter(); vs.rows(['movie']); d=time.perf_counter(); "
             "print(a-t, b-a, c-b, d-c, vs.vocab_index.nbytes())")
     _, out = run([PY, "-c", code])
     res["open_s"], res["first_lookup_s"], res["index_s"], res["indexed_lookup_s"], idx_bytes = map(float, out.split())
     res["index_mb"] = idx_bytes / 2**20
-    _, out = run([PY, "-c", "import time; t=time.perf_counter(); from training.vectors.store import open_store; "
+    _, out = run([PY, "-c", "import time; t=time.perf_counter(); from vecclf.training.vectors.store import open_store; "
                   f"vs=open_store({str(p['store'])!r}, 'big'); vs.index; print(time.perf_counter()-t)"])
     res["dict_s"] = float(out)
     for mode in ("array", "dict"):

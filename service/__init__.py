@@ -1,10 +1,10 @@
 """The vecclf HTTP service: a Flask app factory wiring small modules together.
 
-``create_app(config)`` is the only way to build the app; ``service.wsgi:app``
+``create_app(config)`` is the only way to build the app; ``vecclf.service.wsgi:app``
 builds it from ``VECCLF_*`` variables for gunicorn. Quickstart::
 
-    from service import create_app
-    from service.config import Config
+    from vecclf.service import create_app
+    from vecclf.service.config import Config
 
     app = create_app(Config(store="models"))
     app.test_client().post("/v1/models/sentiment/predict", json={"texts": ["I love it"]}).json
@@ -12,15 +12,19 @@ builds it from ``VECCLF_*`` variables for gunicorn. Quickstart::
 
 from __future__ import annotations
 
-from flask import Flask
+if __name__ != "vecclf.service":
+    # Imported by its folder name: a user's own ``service`` package could as well be found first.
+    raise ImportError(f"import vecclf.service, not {__name__!r}: vecclf installs one top-level name, 'vecclf'")
 
-from service.config import Config
+from flask import Flask  # noqa: E402
+
+from vecclf.service.config import Config  # noqa: E402
 
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app and load every model's current version."""
-    from service import api, errors, fastpath, logs, metrics, openapi, pages
-    from service.models import ModelSet
+    from vecclf.service import api, errors, fastpath, logs, metrics, openapi, pages
+    from vecclf.service.models import ModelSet
 
     config = config or Config()
     app = Flask(__name__, static_folder=None)

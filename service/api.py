@@ -6,10 +6,10 @@ import hmac
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from service import metrics
-from service.errors import ApiError
-from service.models import ModelSet, Served
-from service.validation import parse_texts
+from vecclf.service import metrics
+from vecclf.service.errors import ApiError
+from vecclf.service.models import ModelSet, Served
+from vecclf.service.validation import parse_texts
 
 bp = Blueprint("api", __name__)
 

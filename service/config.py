@@ -30,7 +30,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from training.errors import ConfigError
+from vecclf.training.errors import ConfigError
 
 PREFIX = "VECCLF_"
 _TRUE = {"1", "true", "yes", "on"}

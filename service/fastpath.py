@@ -5,8 +5,8 @@ Flask's request machinery (request context, routing, before/after hooks, the
 single-text prediction itself. :class:`FastPredict` wraps the Flask app's
 WSGI callable and answers a well-formed predict request directly, with the
 very pieces the Flask view uses: the same body checks
-(:mod:`service.validation`), the same served model and predictor, the same
-metrics, request id and access line (:func:`service.logs.finish`), and the
+(:mod:`vecclf.service.validation`), the same served model and predictor, the same
+metrics, request id and access line (:func:`vecclf.service.logs.finish`), and the
 same JSON bytes as ``jsonify``.
 
 Everything else goes to Flask, and so does every predict request this path
@@ -39,10 +39,10 @@ from flask import Flask, g, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.http import parse_options_header
 
-from service import logs, metrics
-from service.errors import ApiError
-from service.models import ModelSet
-from service.validation import check_headers, decode_json, texts_of
+from vecclf.service import logs, metrics
+from vecclf.service.errors import ApiError
+from vecclf.service.models import ModelSet
+from vecclf.service.validation import check_headers, decode_json, texts_of
 
 PREFIX = "/v1/models/"
 SUFFIX = "/predict"

@@ -38,11 +38,11 @@ for _d in (os.environ["PROMETHEUS_MULTIPROC_DIR"], os.environ["VECCLF_RUNTIME_DI
 for _stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
     os.unlink(_stale)
 
-from service.config import Config  # noqa: E402  (after the environment above is set)
+from vecclf.service.config import Config  # noqa: E402  (after the environment above is set)
 
 _config = Config.from_env(os.environ)
 
-wsgi_app = "service.wsgi:app"
+wsgi_app = "vecclf.service.wsgi:app"
 bind = [f"[{_config.host}]:{_config.port}" if ":" in _config.host else f"{_config.host}:{_config.port}"]
 workers = _config.workers
 worker_class = "sync"

@@ -19,7 +19,7 @@ import uuid
 
 from flask import Flask, g, request
 
-from service import metrics
+from vecclf.service import metrics
 
 ACCESS = logging.getLogger("vecclf.access")
 SERVICE = logging.getLogger("vecclf.service")

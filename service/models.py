@@ -28,10 +28,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from service import metrics
-from service.config import Config
-from training.inference import Predictor
-from training.registry import ModelRegistry
+from vecclf.service import metrics
+from vecclf.service.config import Config
+from vecclf.training.inference import Predictor
+from vecclf.training.registry import ModelRegistry
 
 log = logging.getLogger("vecclf.service")
 

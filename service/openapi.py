@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from training import __version__
+from vecclf import __version__
 
 bp = Blueprint("openapi", __name__)
 

@@ -22,7 +22,7 @@ def serve(store: str | None = None, host: str | None = None, port: int | None = 
     """
     from gunicorn.app.wsgiapp import WSGIApplication
 
-    from service.config import Config
+    from vecclf.service.config import Config
 
     for key, value in (("STORE", store), ("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:

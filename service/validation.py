@@ -3,7 +3,7 @@
 A body must be JSON (``Content-Type: application/json``), UTF-8, at most
 ``max_body_bytes``, and an object ``{"texts": [str, ...]}`` with 1 to
 ``max_texts`` strings of at most ``max_text_chars`` characters. Each failure
-is an :class:`~service.errors.ApiError` that says what was wrong and where.
+is an :class:`~vecclf.service.errors.ApiError` that says what was wrong and where.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import json
 
 from flask import Request
 
-from service.config import Config
-from service.errors import ApiError
+from vecclf.service.config import Config
+from vecclf.service.errors import ApiError
 
 JSON_TYPES = ("application/json",)
 

@@ -77,7 +77,7 @@ def store_dir(tmp_path) -> Path:
 @pytest.fixture
 def tiny_vectors(tmp_path, store_dir):
     """Import a tiny GloVe file as store 'tiny'; return (store_dir, words, vecs)."""
-    from training.vectors.importers import import_vectors
+    from vecclf.training.vectors.importers import import_vectors
 
     words, vecs = make_vectors()
     src = write_glove(tmp_path / "tiny.txt", words, vecs)
@@ -167,8 +167,8 @@ def store_leftovers(store: Path) -> list[str]:
 
 @pytest.fixture
 def cli(capsys):
-    """Run ``training.cli.main`` and return ``(exit_code, stdout, stderr)``."""
-    from training.cli import main
+    """Run ``vecclf.training.cli.main`` and return ``(exit_code, stdout, stderr)``."""
+    from vecclf.training.cli import main
 
     def run(*argv):
         code = main([str(a) for a in argv])
@@ -181,7 +181,7 @@ def cli(capsys):
 @pytest.fixture
 def trained(tiny_vectors, sentiment_csv):
     """Train model 'demo' (v1, mean features) on the synthetic reviews; return (store, report)."""
-    from training.train import train
+    from vecclf.training.train import train
 
     store, _, _ = tiny_vectors
     report = train(store=str(store), name="demo", data=str(sentiment_csv), vectors="tiny", features="mean", seed=0)
@@ -195,7 +195,7 @@ SENTENCES = REPO_ROOT.parent / "shared" / "data" / "sentences"
 @pytest.fixture(scope="session")
 def default_store(tmp_path_factory) -> Path:
     """Install the real bundled GloVe 6B 50d with `vecclf vectors default` once per session; return the store."""
-    from training.cli import main
+    from vecclf.training.cli import main
 
     store = tmp_path_factory.mktemp("default-store")
     assert main(["vectors", "default", "--store", str(store)]) == 0
@@ -207,7 +207,7 @@ def sentences_csv(name: str, out: Path) -> Path:
     src = SENTENCES / name
     if not src.is_file():
         pytest.skip(f"{src} is not available")
-    from training.data import decode_bytes
+    from vecclf.training.data import decode_bytes
 
     text, _ = decode_bytes(src.read_bytes())
     rows = []

@@ -21,7 +21,7 @@ import json
 import re
 from pathlib import Path
 
-from training.errors import DataError
+from vecclf.training.errors import DataError
 
 POSITIVE_NAMES = ("positive", "pos", "good", "1")
 NEGATIVE_NAMES = ("negative", "neg", "bad", "0")

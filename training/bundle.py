@@ -2,7 +2,7 @@
 
 A bundle is ``<store>/<model>/<version>/`` with
 
-- ``model.skops``: the fitted :class:`~training.model.TextModel`, in skops
+- ``model.skops``: the fitted :class:`~vecclf.training.model.TextModel`, in skops
   format, loaded with an explicit trusted-type list kept here in code, so a
   file cannot make the loader build anything else;
 - ``manifest.json``: labels, metrics, data fingerprint, the vectors' name and
@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from training.errors import BundleError, NotFoundError
+from vecclf.training.errors import BundleError, NotFoundError
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -35,14 +35,14 @@ BUNDLE_FORMAT = 1
 
 # Types a bundle may contain beyond those skops trusts by default.
 TRUSTED_TYPES = [
-    "training.model.TextModel",
-    "training.embed.DocumentEmbedder",
-    "training.features.DenseScale",
-    "training.features.NBNgrams",
-    "training.features.FirstWords",
-    "training.features.CharNgrams",
+    "vecclf.training.model.TextModel",
+    "vecclf.training.embed.DocumentEmbedder",
+    "vecclf.training.features.DenseScale",
+    "vecclf.training.features.NBNgrams",
+    "vecclf.training.features.FirstWords",
+    "vecclf.training.features.CharNgrams",
     "sklearn.preprocessing._data.Normalizer",
-    "training.fasttext_backend.FastTextClassifier",
+    "vecclf.training.fasttext_backend.FastTextClassifier",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.calibration.CalibratedClassifierCV",
@@ -81,7 +81,7 @@ def library_versions() -> dict:
     import skops
     import sklearn
 
-    from training import __version__
+    from vecclf import __version__
 
     return {"vecclf": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
             "scipy": scipy.__version__, "scikit-learn": sklearn.__version__, "skops": skops.__version__}
@@ -161,8 +161,8 @@ def load_bundle(bundle: Path, store: str | os.PathLike):
     """
     import skops.io as sio
 
-    from training.model import TextModel
-    from training.vectors.store import open_store
+    from vecclf.training.model import TextModel
+    from vecclf.training.vectors.store import open_store
 
     manifest = read_manifest(bundle)
     model_file = bundle / MODEL_FILE
@@ -196,7 +196,7 @@ def _point_at_store(model, store, vectors_path: Path) -> None:
     """Make the model and every store-backed part of it read the store it was checked against."""
     from sklearn.base import BaseEstimator
 
-    from training.embed import StoreBacked
+    from vecclf.training.embed import StoreBacked
 
     stack, seen = [model], set()
     while stack:

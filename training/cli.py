@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-from training.errors import VecclfError
+from vecclf.training.errors import VecclfError
 
 log = logging.getLogger("vecclf")
 
@@ -30,7 +30,7 @@ def _store(args) -> str:
 
 # ---------------------------------------------------------------- vectors
 def cmd_vectors_import(args) -> int:
-    from training.vectors.importers import import_vectors
+    from vecclf.training.vectors.importers import import_vectors
 
     _emit(import_vectors(args.src, _store(args), args.name, fmt=args.format, limit=args.limit, dtype=args.dtype,
                          casing=args.casing, force=args.force))
@@ -38,8 +38,8 @@ def cmd_vectors_import(args) -> int:
 
 
 def cmd_vectors_default(args) -> int:
-    from training.vectors.default import DEFAULT_NAME, install_default
-    from training.vectors.store import list_stores
+    from vecclf.training.vectors.default import DEFAULT_NAME, install_default
+    from vecclf.training.vectors.store import list_stores
 
     existing = {m["name"]: m for m in list_stores(_store(args))}
     if DEFAULT_NAME in existing and not args.force:
@@ -50,14 +50,14 @@ def cmd_vectors_default(args) -> int:
 
 
 def cmd_vectors_list(args) -> int:
-    from training.vectors.store import list_stores
+    from vecclf.training.vectors.store import list_stores
 
     _emit({"vectors": list_stores(_store(args))})
     return 0
 
 
 def cmd_vectors_lookup(args) -> int:
-    from training.vectors.store import open_store
+    from vecclf.training.vectors.store import open_store
 
     vs = open_store(_store(args), args.name)
     out = {}
@@ -69,7 +69,7 @@ def cmd_vectors_lookup(args) -> int:
 
 
 def cmd_vectors_similar(args) -> int:
-    from training.vectors.store import open_store
+    from vecclf.training.vectors.store import open_store
 
     vs = open_store(_store(args), args.name)
     result = vs.similar(args.word, args.top)
@@ -79,7 +79,7 @@ def cmd_vectors_similar(args) -> int:
 
 # ---------------------------------------------------------------- models
 def cmd_train(args) -> int:
-    from training.train import train
+    from vecclf.training.train import train
 
     _emit(train(store=_store(args), name=args.name, data=args.data, vectors=args.vectors, text_column=args.text_column,
                 label_column=args.label_column, data_format=args.format, test=args.test, test_size=args.test_size,
@@ -89,9 +89,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from training.data import read_dataset
-    from training.evaluate import evaluate_model
-    from training.registry import ModelRegistry
+    from vecclf.training.data import read_dataset
+    from vecclf.training.evaluate import evaluate_model
+    from vecclf.training.registry import ModelRegistry
 
     reg = ModelRegistry(_store(args))
     version = reg.resolve(args.name, args.version)
@@ -103,13 +103,13 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from training.registry import ModelRegistry
+    from vecclf.training.registry import ModelRegistry
 
     reg = ModelRegistry(_store(args))
     version = reg.resolve(args.name, args.version)
     model, _ = reg.load(args.name, version)
     if args.input:
-        from training.data import read_dataset
+        from vecclf.training.data import read_dataset
 
         texts = read_dataset(args.input, text_column=args.text_column, label_column=None, fmt=args.format,
                              require_labels=False).texts
@@ -127,9 +127,9 @@ def cmd_predict(args) -> int:
 def cmd_embed(args) -> int:
     import numpy as np
 
-    from training.data import read_dataset
-    from training.pooling import embed_texts
-    from training.vectors.store import open_store
+    from vecclf.training.data import read_dataset
+    from vecclf.training.pooling import embed_texts
+    from vecclf.training.vectors.store import open_store
 
     texts = read_dataset(args.input, text_column=args.text_column, label_column=None, fmt=args.format,
                          require_labels=False).texts
@@ -149,9 +149,9 @@ def cmd_embed(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from training.behaviour import check_model, read_suite
-    from training.registry import ModelRegistry
-    from training.vectors.store import open_store
+    from vecclf.training.behaviour import check_model, read_suite
+    from vecclf.training.registry import ModelRegistry
+    from vecclf.training.vectors.store import open_store
 
     reg = ModelRegistry(_store(args))
     version = reg.resolve(args.name, args.version)
@@ -164,7 +164,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_models_list(args) -> int:
-    from training.registry import ModelRegistry
+    from vecclf.training.registry import ModelRegistry
 
     reg = ModelRegistry(_store(args))
     _emit({"models": [{"name": m, "current": reg.current(m), "versions": reg.versions(m)} for m in reg.models()]})
@@ -172,7 +172,7 @@ def cmd_models_list(args) -> int:
 
 
 def cmd_models_show(args) -> int:
-    from training.registry import ModelRegistry
+    from vecclf.training.registry import ModelRegistry
 
     reg = ModelRegistry(_store(args))
     version = reg.resolve(args.name, args.version)
@@ -181,7 +181,7 @@ def cmd_models_show(args) -> int:
 
 
 def cmd_models_promote(args) -> int:
-    from training.registry import ModelRegistry
+    from vecclf.training.registry import ModelRegistry
 
     reg = ModelRegistry(_store(args))
     if args.check:
@@ -191,26 +191,26 @@ def cmd_models_promote(args) -> int:
 
 
 def cmd_models_rollback(args) -> int:
-    from training.registry import ModelRegistry
+    from vecclf.training.registry import ModelRegistry
 
     _emit(ModelRegistry(_store(args)).rollback(args.name))
     return 0
 
 
 def cmd_quickstart(args) -> int:
-    from training.quickstart import quickstart
+    from vecclf.training.quickstart import quickstart
 
     result = quickstart(_store(args), budget=args.budget, seed=args.seed)
     _emit(result)
     if args.no_serve:
         return 0
-    from service.serve import serve
+    from vecclf.service.serve import serve
 
     return serve(store=_store(args), host=args.host, port=args.port, workers=args.workers)
 
 
 def cmd_serve(args) -> int:
-    from service.serve import serve
+    from vecclf.service.serve import serve
 
     return serve(store=_store(args), host=args.host, port=args.port, workers=args.workers)
 

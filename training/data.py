@@ -11,7 +11,7 @@ Multi-label data: a label cell holding ``a|b`` or a JSON list ``["a", "b"]``
 (or a list value in JSON Lines/Parquet, or several ``__label__`` prefixes)
 gives a document several labels; one such row makes the whole set multi-label.
 
-Every problem raises :class:`~training.errors.DataError` with one line naming
+Every problem raises :class:`~vecclf.training.errors.DataError` with one line naming
 the file, and the row/line and column where it applies.
 """
 
@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.errors import DataError
+from vecclf.training.errors import DataError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "fasttext")
 _EXT = {

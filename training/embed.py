@@ -21,10 +21,10 @@ Words without a vector (``oov=``): ``"ignore"`` skips them; ``"subword"``
 builds them from character n-grams.
 
 Documents with no known word (``empty=``): ``"zeros"`` (default) gives the
-zero vector, ``"error"`` raises :class:`~training.errors.DataError` naming the
+zero vector, ``"error"`` raises :class:`~vecclf.training.errors.DataError` naming the
 first such document.
 
-All pooling is vectorized (see :mod:`training.pooling`): documents are
+All pooling is vectorized (see :mod:`vecclf.training.pooling`): documents are
 flattened into one row-index array, large batches are tokenized with
 vectorized byte rules and their distinct tokens looked up in the store's array
 index, and the vectors are summed per document in bounded chunks.
@@ -38,8 +38,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from training.pooling import TokenRows, as_text_list, pool, token_rows
-from training.vectors.store import VectorStore, open_store
+from vecclf.training.pooling import TokenRows, as_text_list, pool, token_rows
+from vecclf.training.vectors.store import VectorStore, open_store
 
 __all__ = ["DocumentEmbedder", "TokenRows", "as_text_list", "token_rows", "default_store_dir"]
 
@@ -58,7 +58,7 @@ class StoreBacked:
     """Mixin for estimators whose ``vectors``/``store`` parameters name a vector store, opened on first use.
 
     The opened store is a cache, not state: it is never cloned or serialised, and
-    :func:`training.bundle.load_bundle` re-points every ``StoreBacked`` part of a
+    :func:`vecclf.training.bundle.load_bundle` re-points every ``StoreBacked`` part of a
     model at the store it was checked against.
     """
 

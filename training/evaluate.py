@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.data import Dataset
-from training.errors import DataError
+from vecclf.training.data import Dataset
+from vecclf.training.errors import DataError
 
 
 def check_known_labels(dataset: Dataset, classes, column: str) -> None:

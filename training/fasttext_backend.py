@@ -9,13 +9,13 @@ together with word-bigram embeddings and a softmax over the labels
     clf.predict_proba(["a gripping, beautifully shot film"])
 
 The fitted fastText binary model is kept as bytes in ``model_bytes_`` (a numpy
-``uint8`` array), so a :class:`~training.model.TextModel` using it is still one
+``uint8`` array), so a :class:`~vecclf.training.model.TextModel` using it is still one
 skops file without pickle; the native model is rebuilt from those bytes on
 first use and never serialised itself.
 
 The ``fasttext`` module comes from the optional extra ``vecclf[fasttext]``
 (``fasttext-numpy2-wheel``) and is imported only when fitting or predicting.
-Texts are tokenized with the store's :class:`~training.tokenize.Tokenizer`, so
+Texts are tokenized with the store's :class:`~vecclf.training.tokens.Tokenizer`, so
 training and serving see the same tokens. Labels are stored as indices, so
 any label string (spaces included) works. Multi-label targets (tuples of
 labels) train fastText's one-vs-all loss: one independent probability per label.
@@ -32,8 +32,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from training.embed import StoreBacked
-from training.errors import DataError, VecclfError
+from vecclf.training.embed import StoreBacked
+from vecclf.training.errors import DataError, VecclfError
 
 INSTALL_HINT = "pip install 'vecclf[fasttext]'"
 LABEL_PREFIX = "__label__"
@@ -103,7 +103,7 @@ class FastTextClassifier(StoreBacked, ClassifierMixin, BaseEstimator):
             DataError: texts and labels differ in number, fewer than two classes, or training diverged.
             VecclfError: the fastText package is not installed.
         """
-        from training.embed import as_text_list
+        from vecclf.training.embed import as_text_list
 
         import_fasttext()  # fail early, with the install hint
         texts, y = as_text_list(X), list(y)
@@ -138,7 +138,7 @@ class FastTextClassifier(StoreBacked, ClassifierMixin, BaseEstimator):
 
     def _lines(self, texts: list[str]) -> list[str]:
         """Return each text as one line of space-joined tokens, as fastText reads it."""
-        from training.tokenize import Tokenizer
+        from vecclf.training.tokens import Tokenizer
 
         lines = []
         for tokens in Tokenizer(lowercase=self.lowercase_).many(texts):
@@ -174,7 +174,7 @@ class FastTextClassifier(StoreBacked, ClassifierMixin, BaseEstimator):
 
         Single-label rows sum to 1; multi-label columns are independent probabilities.
         """
-        from training.embed import as_text_list
+        from vecclf.training.embed import as_text_list
 
         check_is_fitted(self, "model_bytes_")
         texts = as_text_list(X)

@@ -1,4 +1,4 @@
-"""Tokenize a large batch of ASCII texts with numpy, exactly as :mod:`training.tokenize` does.
+"""Tokenize a large batch of ASCII texts with numpy, exactly as :mod:`vecclf.training.tokens` does.
 
 ``re.findall`` costs about a microsecond per token; 200k sentences are 4M+
 tokens. For ASCII text the token pattern ``\\w+(?=n't\\b)|n't\\b|'\\w+|\\w+|[^\\w\\s]``

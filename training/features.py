@@ -18,7 +18,7 @@ words (it generalises from few labels and to unseen words), the NB-weighted
 n-grams carry the exact phrases of the task (Wang & Manning 2012), the
 character n-grams catch morphology and misspellings; one L2-regularised
 logistic regression balances them. Each block is scaled to unit-ish row norm
-so one C fits all. ``auto`` (:mod:`training.select`) chooses among ``dense``,
+so one C fits all. ``auto`` (:mod:`vecclf.training.selection`) chooses among ``dense``,
 ``hybrid`` and ``hybrid-pos`` and C by cross-validation on the training data.
 """
 
@@ -32,8 +32,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import Normalizer, normalize
 from sklearn.utils.validation import check_is_fitted
 
-from training.embed import DocumentEmbedder, StoreBacked, as_text_list
-from training.tokenize import Tokenizer
+from vecclf.training.embed import DocumentEmbedder, StoreBacked, as_text_list
+from vecclf.training.tokens import Tokenizer
 
 FEATURE_SETS = ("mean", "sif", "meanmax", "dense", "hybrid", "hybrid-pos")
 BOS, EOS = "<s>", "</s>"

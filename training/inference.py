@@ -60,8 +60,8 @@ from operator import add, mul
 
 import numpy as np
 
-from training.embed import DocumentEmbedder
-from training.tokenize import TOKEN_PATTERN, Tokenizer, normalize
+from vecclf.training.embed import DocumentEmbedder
+from vecclf.training.tokens import TOKEN_PATTERN, Tokenizer, normalize
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class _Unsupported(Exception):
 
 
 class Predictor:
-    """Predict with a fitted :class:`~training.model.TextModel`, compiled where possible.
+    """Predict with a fitted :class:`~vecclf.training.model.TextModel`, compiled where possible.
 
     Attributes:
         compiled: True when the fast path is in use.
@@ -372,7 +372,7 @@ def _feature_blocks(features, predictor) -> list:
     """Return the compiled blocks of a features transformer, in column order."""
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    from training.features import CharNgrams, DenseScale, NBNgrams
+    from vecclf.training.features import CharNgrams, DenseScale, NBNgrams
 
     if isinstance(features, FeatureUnion):
         if features.transformer_weights:
@@ -468,12 +468,12 @@ class _SharedTerms:
     A dict built in the gunicorn master is shared too, but every lookup increments the reference count
     of the int it returns, so each worker ends up with its own copy of every page of ints it touched
     (tens of MB for a large n-gram vocabulary). The arrays of a
-    :class:`~training.vectors.vocabindex.VocabIndex` are only ever read; the cache holds the worker's
+    :class:`~vecclf.training.vectors.vocabindex.VocabIndex` are only ever read; the cache holds the worker's
     own ints.
     """
 
     def __init__(self, packed: str, cache_size: int, shift: int = 0, absent: int = -1):
-        from training.vectors.vocabindex import VocabIndex
+        from vecclf.training.vectors.vocabindex import VocabIndex
 
         self._index = VocabIndex(np.frombuffer(packed.encode("utf-8", "surrogatepass"), dtype=np.uint8))
         self.size = self._index.size
@@ -503,8 +503,8 @@ class _WordNgrams(_SparseBlock):
     """
 
     def __init__(self, nb):
-        from training.features import BOS, EOS, unpack_terms
-        from training.tokenize import Tokenizer
+        from vecclf.training.features import BOS, EOS, unpack_terms
+        from vecclf.training.tokens import Tokenizer
 
         super().__init__(nb.ratios_)
         if int(nb.max_ngram) > 2:
@@ -760,7 +760,7 @@ class _DenseSource:
         from sklearn.pipeline import FeatureUnion, Pipeline
         from sklearn.preprocessing import Normalizer
 
-        from training.features import FirstWords
+        from vecclf.training.features import FirstWords
 
         if type(step) is DocumentEmbedder:
             return _Pooled(step, predictor)

@@ -14,10 +14,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
-from training.classifiers import build_classifier, quiet_convergence
-from training.embed import DocumentEmbedder, as_text_list
-from training.errors import DataError
-from training.features import build_features
+from vecclf.training.classifiers import build_classifier, quiet_convergence
+from vecclf.training.embed import DocumentEmbedder, as_text_list
+from vecclf.training.errors import DataError
+from vecclf.training.features import build_features
 
 
 class TextModel(ClassifierMixin, BaseEstimator):
@@ -26,7 +26,7 @@ class TextModel(ClassifierMixin, BaseEstimator):
     Parameters:
         vectors: vector store name or folder.
         store: model store folder (None: ``VECCLF_STORE`` or ``./models``).
-        features: a feature set of :mod:`training.features`.
+        features: a feature set of :mod:`vecclf.training.features`.
         classifier: ``logreg``, ``svm``, ``mlp``, or ``fasttext`` (fastText's own supervised model,
             started from the store's vectors; ignores ``features``, ``C``, ``dense_weight`` and ``class_weight``).
         C: inverse regularisation strength.
@@ -49,8 +49,8 @@ class TextModel(ClassifierMixin, BaseEstimator):
         self.threshold = threshold
 
     def _lowercase(self) -> bool:
-        from training.embed import default_store_dir
-        from training.vectors.store import open_store
+        from vecclf.training.embed import default_store_dir
+        from vecclf.training.vectors.store import open_store
 
         return open_store(self.store or default_store_dir(), self.vectors).lowercase
 
@@ -72,7 +72,7 @@ class TextModel(ClassifierMixin, BaseEstimator):
             raise DataError(f"need at least two classes to train, got {list(self.classes_)}")
         if self.classifier == "fasttext":
             # fastText tokenizes, embeds and classifies in one native model: no separate features step.
-            from training.fasttext_backend import FastTextClassifier
+            from vecclf.training.fasttext_backend import FastTextClassifier
 
             self.pipeline_ = FastTextClassifier(vectors=self.vectors, store=self.store, seed=self.seed)
             self.pipeline_.fit(texts, y if self.multilabel_ else target)

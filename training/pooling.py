@@ -1,14 +1,14 @@
 """Tokens -> vector rows -> pooled document vectors, without scikit-learn.
 
-This is the numeric core behind :class:`~training.embed.DocumentEmbedder`,
+This is the numeric core behind :class:`~vecclf.training.embed.DocumentEmbedder`,
 kept free of heavy imports so ``vecclf embed`` and the service start fast.
 
 :func:`token_rows` has two paths that give identical results:
 
-- small batches: :meth:`Tokenizer.many <training.tokenize.Tokenizer.many>`,
+- small batches: :meth:`Tokenizer.many <vecclf.training.tokens.Tokenizer.many>`,
   then one index lookup per distinct token;
 - large batches (:data:`FAST_MIN_CHARS` characters or more): ASCII texts are
-  tokenized with vectorized byte rules (:mod:`training.fasttokenize`), the
+  tokenized with vectorized byte rules (:mod:`vecclf.training.fasttokenize`), the
   tokens deduplicated by pyarrow's hash kernel and only the distinct ones looked
   up; non-ASCII texts still go through the regular tokenizer (NFKC and Unicode
   word classes), and the two are merged back in text order.
@@ -25,9 +25,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from training.errors import DataError
-from training.vectors.store import VectorStore
-from training.vectors.subword import oov_vector
+from vecclf.training.errors import DataError
+from vecclf.training.vectors.store import VectorStore
+from vecclf.training.vectors.subword import oov_vector
 
 # Below this many characters per batch the regular tokenizer is as fast.
 FAST_MIN_CHARS = 20000
@@ -80,7 +80,7 @@ def _arrow_rows(store: VectorStore, texts: list[str]):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from training.fasttokenize import tokenize_ascii
+    from vecclf.training.fasttokenize import tokenize_ascii
 
     toks = tokenize_ascii(texts, store.lowercase)
     array = pa.LargeStringArray.from_buffers(len(toks), pa.py_buffer(toks.offsets), pa.py_buffer(toks.data))
@@ -229,7 +229,7 @@ def embed_texts(store: VectorStore, texts: list[str], pooling: str = "mean") -> 
     """
     if pooling in ("mean", "meanmax"):
         return pool(store, texts, pooling=pooling)
-    from training.embed import DocumentEmbedder
+    from vecclf.training.embed import DocumentEmbedder
 
     emb = DocumentEmbedder(vectors=str(store.path), pooling=pooling)
     emb._store = store

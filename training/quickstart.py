@@ -18,8 +18,8 @@ import json
 import logging
 from pathlib import Path
 
-from training.data import decode_bytes
-from training.errors import NotFoundError
+from vecclf.training.data import decode_bytes
+from vecclf.training.errors import NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,9 @@ def write_jsonl(rows: list[dict], path: Path) -> Path:
 
 def quickstart(store: str, *, budget: float | None = 60.0, seed: int = 0) -> dict:
     """Install the default vectors, train ``sentiment`` and ``topics``; return their reports."""
-    from training.train import train
-    from training.vectors.default import DEFAULT_NAME, install_default
-    from training.vectors.store import list_stores
+    from vecclf.training.train import train
+    from vecclf.training.vectors.default import DEFAULT_NAME, install_default
+    from vecclf.training.vectors.store import list_stores
 
     if DEFAULT_NAME not in {m["name"] for m in list_stores(store)}:
         log.info("installing the default vectors %s", DEFAULT_NAME)

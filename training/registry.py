@@ -19,9 +19,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from training.bundle import COMPLETE, load_bundle, read_manifest, write_bundle
-from training.errors import NotFoundError, VecclfError
-from training.vectors.store import check_name
+from vecclf.training.bundle import COMPLETE, load_bundle, read_manifest, write_bundle
+from vecclf.training.errors import NotFoundError, VecclfError
+from vecclf.training.vectors.store import check_name
 
 CURRENT = "current"
 HISTORY = "history.json"

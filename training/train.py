@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import Dataset, read_dataset
-from training.errors import DataError
-from training.evaluate import check_known_labels, check_label_kind, evaluate_model, metrics
-from training.model import TextModel
-from training.registry import ModelRegistry
-from training.vectors.store import open_store
+from vecclf.training.data import Dataset, read_dataset
+from vecclf.training.errors import DataError
+from vecclf.training.evaluate import check_known_labels, check_label_kind, evaluate_model, metrics
+from vecclf.training.model import TextModel
+from vecclf.training.registry import ModelRegistry
+from vecclf.training.vectors.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def train(
     budget: float | None = None,
 ) -> dict:
     """Train, evaluate and save a new version of model ``name``; return the report."""
-    from training.select import choose_config
+    from vecclf.training.selection import choose_config
 
     started = time.monotonic()
     registry = ModelRegistry(store)
@@ -178,7 +178,7 @@ def train(
 
 def _rename_vectors(model: TextModel, name: str) -> None:
     """Record the store *name* (not this machine's path) in every embedder."""
-    from training.bundle import _point_at_store
+    from vecclf.training.bundle import _point_at_store
 
     store = model.store
     _point_at_store(model, store, Path(name))

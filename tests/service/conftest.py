@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service import create_app
-from service.config import Config
+from vecclf.service import create_app
+from vecclf.service.config import Config
 from tests.conftest import make_corpus, make_vectors, write_csv, write_glove
 
 TOKEN = "test-admin-token-0123456789"
@@ -17,8 +17,8 @@ TOKEN = "test-admin-token-0123456789"
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory) -> Path:
     """Return a template store: vectors 'tiny', 'sentiment' v1 (current) + v2, and 'mood' v1 (hybrid features)."""
-    from training.train import train
-    from training.vectors.importers import import_vectors
+    from vecclf.training.train import train
+    from vecclf.training.vectors.importers import import_vectors
 
     root = tmp_path_factory.mktemp("template")
     store = root / "models"
@@ -70,7 +70,7 @@ def access_lines():
     import json
     import logging
 
-    from service.logs import ACCESS, JsonFormatter
+    from vecclf.service.logs import ACCESS, JsonFormatter
 
     lines = []
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from tests.service.conftest import predict
-from training.registry import ModelRegistry
+from vecclf.training.registry import ModelRegistry
 
 
 def test_healthz_says_ok(client):
@@ -22,7 +22,7 @@ def test_readyz_is_ready_when_every_model_loaded(client):
 
 def test_readyz_is_503_when_a_configured_model_is_missing(store, config):
     """A configured model that cannot be loaded makes /readyz 503 and names it."""
-    from service import create_app
+    from vecclf.service import create_app
 
     client = create_app(config.replace(models=("sentiment", "absent"))).test_client()
     r = client.get("/readyz")

@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from service.config import Config
-from training.errors import ConfigError
+from vecclf.service.config import Config
+from vecclf.training.errors import ConfigError
 
 
 def test_defaults_are_sensible():

@@ -34,7 +34,11 @@ def test_image_runs_vecclf_serve():
 
 
 def test_image_copies_every_runtime_package():
-    """Every package the service imports is copied into the image."""
+    """Every folder pyproject.toml maps into the ``vecclf`` package is copied into the image."""
+    import tomllib
+
+    folders = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values())
+    assert folders == {"vecclf", "training", "service"}
     text = DOCKERFILE.read_text()
-    for package in ("training", "service"):
-        assert re.search(rf"^COPY {package} ", text, re.M)
+    for folder in folders:
+        assert re.search(rf"^COPY {folder} ", text, re.M), folder

@@ -30,7 +30,7 @@ def test_malformed_request_id_is_replaced(client, bad):
 @pytest.mark.parametrize("bad", ["abc\n", "", None, "x" * 129])
 def test_request_id_must_be_a_whole_plain_token(bad):
     """A trailing newline (which `$` would accept) or anything else unsafe gets a fresh id."""
-    from service.logs import request_id
+    from vecclf.service.logs import request_id
 
     assert request_id("abc-1") == "abc-1"
     got = request_id(bad)
@@ -45,7 +45,7 @@ def test_errors_are_logged_with_their_status(client, access_lines):
 
 def test_access_log_can_be_turned_off(config, access_lines):
     """VECCLF_ACCESS_LOG=0 silences access lines."""
-    from service import create_app
+    from vecclf.service import create_app
 
     create_app(config.replace(access_log=False)).test_client().get("/healthz")
     assert access_lines == []

@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from service.logs import SERVICE
+from vecclf.service.logs import SERVICE
 from tests.service.conftest import TOKEN, predict
-from training.bundle import MODEL_FILE
-from training.registry import ModelRegistry
+from vecclf.training.bundle import MODEL_FILE
+from vecclf.training.registry import ModelRegistry
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -36,7 +36,7 @@ def test_pointer_change_is_picked_up_on_refresh(app, client, store):
 
 def test_watcher_follows_the_pointer_within_the_interval(config, store):
     """With a poll interval, the watcher thread swaps versions by itself."""
-    from service import create_app
+    from vecclf.service import create_app
 
     app = create_app(config.replace(poll_interval=0.2))
     client = app.test_client()
@@ -68,7 +68,7 @@ def test_admin_reload_swaps_at_once(client, store):
 
 def test_admin_reload_tells_sibling_workers(config, store):
     """A reload taken by one process is followed by another watching the same runtime dir."""
-    from service import create_app
+    from vecclf.service import create_app
 
     first, second = create_app(config), create_app(config.replace(poll_interval=0))
     sibling = second.extensions["vecclf.models"]
@@ -101,7 +101,7 @@ def test_admin_reload_needs_the_token(client, headers, status, code):
 
 def test_admin_reload_disabled_without_token(config):
     """Without VECCLF_ADMIN_TOKEN the admin endpoint is off (403)."""
-    from service import create_app
+    from vecclf.service import create_app
 
     r = create_app(config.replace(admin_token=None)).test_client().post("/v1/admin/reload", headers=AUTH)
     assert r.status_code == 403 and r.json["error"]["code"] == "admin_disabled"

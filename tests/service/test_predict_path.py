@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from service.fastpath import FastPredict
+from vecclf.service.fastpath import FastPredict
 from tests.service.conftest import metric_value
 
 URL = "/v1/models/sentiment/predict"
@@ -157,7 +157,7 @@ def test_a_handed_over_request_is_timed_from_the_start(app, paths, monkeypatch, 
 
 def test_an_api_error_from_the_model_is_answered_once(app, paths, monkeypatch):
     """An ApiError raised past validation is Flask's to answer, and the model is not run again."""
-    from service.errors import ApiError
+    from vecclf.service.errors import ApiError
 
     fast, _, calls = paths
     served = app.extensions["vecclf.models"].get("sentiment")

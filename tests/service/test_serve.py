@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from service.serve import CONF, gunicorn_argv
+from vecclf.service.serve import CONF, gunicorn_argv
 from tests.service.conftest import TOKEN
-from training.registry import ModelRegistry
+from vecclf.training.registry import ModelRegistry
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def free_port() -> int:
 def vecclf_command() -> list[str]:
     """Return the installed `vecclf` console script (what the image runs), else the module."""
     script = Path(sys.executable).with_name("vecclf")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "vecclf.training.cli"]
 
 
 def call(port, method, path, body=None, headers=None, timeout=10):
@@ -168,6 +168,6 @@ def test_gunicorn_config_reads_the_environment(monkeypatch, tmp_path):
     (tmp_path / "prom" / "counter_1.db").write_bytes(b"stale")
     conf = runpy.run_path(str(CONF))
     assert (conf["workers"], conf["timeout"], conf["bind"], conf["preload_app"]) == (3, 45, ["127.0.0.1:8123"], True)
-    assert conf["wsgi_app"] == "service.wsgi:app"
+    assert conf["wsgi_app"] == "vecclf.service.wsgi:app"
     assert not (tmp_path / "prom" / "counter_1.db").exists()  # stale samples of an earlier run are dropped
     assert gunicorn_argv()[-1] == str(CONF)

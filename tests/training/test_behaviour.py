@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import sentences_csv
-from training.behaviour import check_model, read_suite, sentiment_label_map
-from training.errors import DataError
-from training.registry import ModelRegistry
-from training.train import train
+from vecclf.training.behaviour import check_model, read_suite, sentiment_label_map
+from vecclf.training.errors import DataError
+from vecclf.training.registry import ModelRegistry
+from vecclf.training.train import train
 
 TINY_SUITE = [
     ("a great and wonderful film", "pos"),
@@ -131,7 +131,7 @@ def test_candidate_model(request):
     store, name, *version = spec.split(":")
     reg = ModelRegistry(store)
     model, manifest = reg.load(name, version[0] if version else None)
-    from training.vectors.store import open_store
+    from vecclf.training.vectors.store import open_store
 
     report = check_model(model, lowercase=open_store(store, manifest["vectors"]["name"]).lowercase)
     assert report["passed"], json.dumps(report, indent=1)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_corpus, make_vectors, write_glove
-from training import bundle as bundle_mod
-from training.bundle import COMPLETE, MODEL_FILE, load_bundle, read_manifest
-from training.errors import BundleError, NotFoundError
-from training.model import TextModel
-from training.registry import ModelRegistry
+from vecclf.training import bundle as bundle_mod
+from vecclf.training.bundle import COMPLETE, MODEL_FILE, load_bundle, read_manifest
+from vecclf.training.errors import BundleError, NotFoundError
+from vecclf.training.model import TextModel
+from vecclf.training.registry import ModelRegistry
 
 TEXTS = ["A great and wonderful film!", "Awful, boring plot.", "zzz unknown words only", ""]
 
@@ -34,8 +34,8 @@ def test_round_trip_gives_identical_probabilities(features, classifier, tiny_vec
 
 def test_train_report_matches_reloaded_model(trained, sentiment_csv):
     """The model train() saved predicts exactly what train()'s in-memory model scored."""
-    from training.data import read_dataset
-    from training.evaluate import evaluate_model
+    from vecclf.training.data import read_dataset
+    from vecclf.training.evaluate import evaluate_model
 
     store, report = trained
     model, manifest = ModelRegistry(store).load("demo")
@@ -96,7 +96,7 @@ def test_tampered_model_file_is_refused(trained):
 
 def test_changed_vectors_are_refused(trained, tmp_path):
     """Re-importing different vectors under the same name makes the bundle refuse to load, saying why."""
-    from training.vectors.importers import import_vectors
+    from vecclf.training.vectors.importers import import_vectors
 
     store, _ = trained
     words, vecs = make_vectors(seed=9)
@@ -126,7 +126,7 @@ def test_untrusted_type_in_model_file_is_refused(trained, monkeypatch):
 @pytest.mark.parametrize("fail_at", [MODEL_FILE, "manifest.json", COMPLETE])
 def test_crash_mid_write_leaves_no_loadable_version(fail_at, tiny_vectors, sentiment_csv, monkeypatch):
     """An error while writing any file of a bundle leaves no version folder and no temp folder behind."""
-    from training.train import train
+    from vecclf.training.train import train
 
     store, _, _ = tiny_vectors
     if fail_at == MODEL_FILE:
@@ -175,8 +175,8 @@ def test_bundle_reads_the_store_it_is_loaded_from(tiny_vectors, sentiment_csv, t
     """Every store-backed part of a model (embedders, first-word vectors) follows the store it is loaded from."""
     import shutil
 
-    from training.embed import StoreBacked
-    from training.train import train as train_model
+    from vecclf.training.embed import StoreBacked
+    from vecclf.training.train import train as train_model
 
     store, _, _ = tiny_vectors
     train_model(store=str(store), name="pos", data=str(sentiment_csv), vectors="tiny", features="hybrid-pos", C=3.0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_corpus, write_csv, write_jsonl
-from training.registry import ModelRegistry
+from vecclf.training.registry import ModelRegistry
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_predict_prints_json_lines(run, data, tmp_path):
 
 def test_embed_writes_npy(run, data, tmp_path):
     """embed writes an (n, dim) float32 .npy of document vectors equal to the embedder's output."""
-    from training.embed import DocumentEmbedder
+    from vecclf.training.embed import DocumentEmbedder
 
     out_file = tmp_path / "emb.npy"
     code, out, err = run("embed", "--vectors", "tiny", "--input", data / "test.csv", "--output", out_file,
@@ -169,7 +169,7 @@ def test_embed_writes_npy(run, data, tmp_path):
     assert code == 0, err
     assert _json(out)["n"] == 40 and _json(out)["dim"] == 32
     matrix = np.load(out_file, allow_pickle=False)
-    from training.data import read_dataset
+    from vecclf.training.data import read_dataset
 
     texts = read_dataset(data / "test.csv", label_column=None, require_labels=False).texts
     expected = DocumentEmbedder("tiny", store=str(run.store), pooling="meanmax").fit(texts).transform(texts)
@@ -361,8 +361,8 @@ def test_predict_reads_stdin(run, data, monkeypatch):
 
 def test_store_flag_before_the_subcommand_is_kept(tmp_path, capsys, monkeypatch):
     """`vecclf --store X vectors list` reads X, not the default store."""
-    from training.cli import main
-    from training.vectors.importers import import_vectors
+    from vecclf.training.cli import main
+    from vecclf.training.vectors.importers import import_vectors
 
     from tests.conftest import make_vectors, write_glove
 

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from tests.conftest import write_csv, write_jsonl
-from training.data import decode_bytes, read_dataset
-from training.errors import DataError
+from vecclf.training.data import decode_bytes, read_dataset
+from vecclf.training.errors import DataError
 
 ROWS = [{"text": "good film", "label": "pos"}, {"text": "bad film", "label": "neg"},
         {"text": "great, really", "label": "pos"}]
@@ -234,7 +234,7 @@ def test_unicode_line_separators_inside_texts_do_not_split_rows(tmp_path, sep):
 ])
 def test_plain_text_lines_read_as_the_general_reader_reads_them(content, tmp_path):
     """The list-pass reader of unlabelled text lines gives the general fastText reader's texts and row numbers."""
-    from training.data import _collect, _read_fasttext
+    from vecclf.training.data import _collect, _read_fasttext
 
     path = tmp_path / "docs.txt"
     path.write_bytes(content.encode("utf-8"))

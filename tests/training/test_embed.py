@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from training.embed import DocumentEmbedder
-from training.errors import DataError
-from training.tokenize import Tokenizer
+from vecclf.training.embed import DocumentEmbedder
+from vecclf.training.errors import DataError
+from vecclf.training.tokens import Tokenizer
 
 DOCS = [
     "Good film, great story!",
@@ -99,7 +99,7 @@ def test_oov_words_are_ignored_in_the_mean(tiny_vectors):
 def test_subword_policy_builds_oov_vectors(vector_files, store_dir):
     """On a fastText store, oov='subword' uses n-gram vectors for unknown words; oov='ignore' drops them."""
     from tests.conftest import gensim_reading
-    from training.vectors.importers import import_vectors
+    from vecclf.training.vectors.importers import import_vectors
 
     import_vectors(vector_files["fasttext-bin"], store_dir, "ft")
     ref = gensim_reading("fasttext-bin", vector_files["fasttext-bin"])

@@ -2,9 +2,9 @@
 
 import pytest
 
-from training.data import Dataset
-from training.errors import DataError
-from training.evaluate import check_known_labels, check_label_kind, metrics
+from vecclf.training.data import Dataset
+from vecclf.training.errors import DataError
+from vecclf.training.evaluate import check_known_labels, check_label_kind, metrics
 
 
 def test_single_label_metrics():

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_corpus, write_glove
-from training import pooling
-from training.fasttokenize import tokenize_ascii
-from training.pooling import pool, token_rows
-from training.tokenize import Tokenizer
-from training.vectors import importers, vocabindex
-from training.vectors.importers import import_vectors
-from training.vectors.store import VectorStore
-from training.vectors.vocabindex import VocabIndex
+from vecclf.training import pooling
+from vecclf.training.fasttokenize import tokenize_ascii
+from vecclf.training.pooling import pool, token_rows
+from vecclf.training.tokens import Tokenizer
+from vecclf.training.vectors import importers, vocabindex
+from vecclf.training.vectors.importers import import_vectors
+from vecclf.training.vectors.store import VectorStore
+from vecclf.training.vectors.vocabindex import VocabIndex
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "sentences"
 CORPORA = ["rt-polarity.all", "stsa.binary.train", "stsa.binary.test", "TREC.train.all", "TREC.test.all"]
@@ -204,7 +204,7 @@ def test_float16_store_pools_like_its_float32_values(tmp_path, store_dir, monkey
 
 def test_cli_embed_equals_document_embedder(glove_store, tmp_path, cli):
     """`vecclf embed` writes what DocumentEmbedder.fit_transform computes."""
-    from training.embed import DocumentEmbedder
+    from vecclf.training.embed import DocumentEmbedder
 
     texts = _batch()
     src = tmp_path / "in.jsonl"
@@ -269,7 +269,7 @@ def test_vectors_lookup_imports_nothing_heavy(tiny_vectors):
     store_dir, _, _ = tiny_vectors
     code = (
         "import sys, io, contextlib\n"
-        "from training.cli import main\n"
+        "from vecclf.training.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    assert main(['vectors', 'lookup', '--store', {str(store_dir)!r}, 'tiny', 'good', 'nope']) == 0\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'gensim', 'scipy', 'pandas', 'pyarrow'}))\n"

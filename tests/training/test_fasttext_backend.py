@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_corpus, write_csv
-from training.bundle import MODEL_FILE
-from training.errors import DataError, VecclfError
-from training.fasttext_backend import FastTextClassifier, ngram_buckets
-from training.model import TextModel
-from training.registry import ModelRegistry
+from vecclf.training.bundle import MODEL_FILE
+from vecclf.training.errors import DataError, VecclfError
+from vecclf.training.fasttext_backend import FastTextClassifier, ngram_buckets
+from vecclf.training.model import TextModel
+from vecclf.training.registry import ModelRegistry
 
 pytest.importorskip("fasttext")
 
@@ -191,8 +191,8 @@ def test_cli_train_predict_end_to_end(cli, tiny_vectors, tmp_path, corpus):
 
 def test_service_predicts_and_refuses_embed(fitted, tmp_path):
     """The service predicts with a fastText model through the generic path; /embed is a 400, not a 500."""
-    from service import create_app
-    from service.config import Config
+    from vecclf.service import create_app
+    from vecclf.service.config import Config
 
     model, store = fitted
     ModelRegistry(store).save("ft", model, {"vectors": _vectors_meta(store)})
@@ -210,7 +210,7 @@ def test_service_predicts_and_refuses_embed(fitted, tmp_path):
 
 
 def _vectors_meta(store):
-    from training.vectors.store import open_store
+    from vecclf.training.vectors.store import open_store
 
     vstore = open_store(store, "tiny")
     return {"name": vstore.name, "sha256": vstore.sha256}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from training.features import (
+from vecclf.training.features import (
     BOS,
     CharNgrams,
     DenseScale,

@@ -6,10 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE, make_corpus, write_csv
-from training.inference import PROBE_TEXTS, SMALL_BATCH, Predictor
-from training.registry import ModelRegistry
-from training.tokenize import Tokenizer
-from training.train import train
+from vecclf.training.inference import PROBE_TEXTS, SMALL_BATCH, Predictor
+from vecclf.training.registry import ModelRegistry
+from vecclf.training.tokens import Tokenizer
+from vecclf.training.train import train
 
 TEXTS = ["A great and wonderful film!", "Awful, boring plot.", "", "zzz unknown", "Good good bad. The film!"]
 # Digits, punctuation, non-ASCII, whitespace only, empty, unseen words, and a very long text.
@@ -134,7 +134,7 @@ def test_multilabel_falls_back(tiny_vectors, tmp_path):
 
 def test_a_disagreeing_compile_is_dropped(tiny_vectors, sentiment_csv, monkeypatch, caplog):
     """When the compiled numbers differ from the model's on the probes, the pipeline serves."""
-    from training import inference
+    from vecclf.training import inference
 
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv), features="hybrid")
@@ -146,7 +146,7 @@ def test_a_disagreeing_compile_is_dropped(tiny_vectors, sentiment_csv, monkeypat
         return bias
 
     monkeypatch.setattr(inference._CharNgrams, "bind", wrong)
-    with caplog.at_level("INFO", logger="training.inference"):
+    with caplog.at_level("INFO", logger="vecclf.training.inference"):
         predictor = Predictor(model)
     assert predictor.compiled is False
     assert "disagrees with the pipeline" in caplog.text  # dropped by the self-check, not by an error
@@ -191,7 +191,7 @@ def test_single_and_batch_agree(tiny_vectors, sentiment_csv, topics_csv, feature
 @pytest.mark.parametrize("block", ["_WordNgrams", "_CharNgrams", "_ScaledDense"])
 def test_a_disagreeing_one_text_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch, block):
     """The self-check covers the one-text path too: if only it is wrong, the pipeline serves."""
-    from training import inference
+    from vecclf.training import inference
 
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv), features="hybrid")
@@ -206,7 +206,7 @@ def test_a_disagreeing_one_text_path_is_dropped(tiny_vectors, sentiment_csv, mon
 
 def test_a_disagreeing_one_text_dense_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch):
     """A wrong one-text embedding sum is caught by the self-check as well."""
-    from training import inference
+    from vecclf.training import inference
 
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv), features="hybrid")
@@ -289,7 +289,7 @@ def test_one_text_matches_the_model_for_every_head(tiny_vectors, sentiment_csv, 
 @pytest.mark.parametrize("task", ["binary", "three classes"])
 def test_one_text_fallbacks_for_long_texts_agree(tiny_vectors, sentiment_csv, topics_csv, monkeypatch, task):
     """Texts with more terms than the one-text tables cover take the general sums, with the same result."""
-    from training import inference
+    from vecclf.training import inference
 
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv if task == "binary" else topics_csv), features="hybrid")
@@ -301,7 +301,7 @@ def test_one_text_fallbacks_for_long_texts_agree(tiny_vectors, sentiment_csv, to
 
 def test_one_text_with_tiny_caches(tiny_vectors, sentiment_csv, monkeypatch):
     """Per-process caches that keep clearing still give the pipeline's numbers."""
-    from training import inference
+    from vecclf.training import inference
 
     store, _, _ = tiny_vectors
     monkeypatch.setattr(inference, "ROW_CACHE_SIZE", 3)
@@ -321,7 +321,7 @@ def test_one_text_with_tiny_caches(tiny_vectors, sentiment_csv, monkeypatch):
 @pytest.mark.parametrize("layout", ["fortran", "float16"])
 def test_one_text_on_other_matrix_layouts(tiny_vectors, sentiment_csv, layout):
     """A Fortran-ordered or float16 vectors.npy (as some imports ship it) gives the same one-text numbers."""
-    from training import inference
+    from vecclf.training import inference
 
     store, _, _ = tiny_vectors
     path = store / "vectors" / "tiny" / "vectors.npy"
@@ -339,7 +339,7 @@ def test_one_text_on_other_matrix_layouts(tiny_vectors, sentiment_csv, layout):
 
 def test_fast_tokenizing_matches_the_tokenizer():
     """The one-text tokenizing shortcut (texts without "n't") gives the Tokenizer's tokens, either casing."""
-    from training.inference import _PLAIN_RE, _tokenize
+    from vecclf.training.inference import _PLAIN_RE, _tokenize
 
     assert _PLAIN_RE is not None  # the shortcut is in use with the current token pattern
     texts = ONE_TEXTS + TABLE + PROBE_TEXTS + [
@@ -388,7 +388,7 @@ def test_any_one_text_equals_the_pipeline(tiny_vectors, sentiment_csv, topics_cs
 
 def test_a_disagreeing_batch_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch):
     """The self-check runs the batch arithmetic itself, though the probes are few enough to go text by text."""
-    from training import inference
+    from vecclf.training import inference
 
     assert len(PROBE_TEXTS) <= SMALL_BATCH
     store, _, _ = tiny_vectors

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_corpus
-from training.errors import DataError
-from training.model import TextModel
+from vecclf.training.errors import DataError
+from vecclf.training.model import TextModel
 
 
 @pytest.fixture

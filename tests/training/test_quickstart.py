@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from training.quickstart import sentiment_rows, topic_rows, write_jsonl
+from vecclf.training.quickstart import sentiment_rows, topic_rows, write_jsonl
 
 
 @pytest.mark.slow
@@ -29,7 +29,7 @@ def test_topic_rows_are_the_bbc_articles():
 
 def test_write_jsonl_round_trips_through_the_reader(tmp_path):
     """Rows written by quickstart read back with the normal data reader."""
-    from training.data import read_dataset
+    from vecclf.training.data import read_dataset
 
     rows = [{"text": "café ☕", "label": "a"}, {"text": "b", "label": "b"}]
     path = write_jsonl(rows, tmp_path / "d" / "x.jsonl")

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from training import registry as registry_mod
-from training.errors import NotFoundError, VecclfError
-from training.registry import ModelRegistry
+from vecclf.training import registry as registry_mod
+from vecclf.training.errors import NotFoundError, VecclfError
+from vecclf.training.registry import ModelRegistry
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gensim.models.fasttext import compute_ngrams_bytes, ft_hash_bytes, ft_ngram_hashes
 
-from training.vectors.subword import fasttext_hash, ngram_bytes, ngram_rows, oov_vector
+from vecclf.training.vectors.subword import fasttext_hash, ngram_bytes, ngram_rows, oov_vector
 
 WORDS = ["cat", "a", "café", "naïve", "日本語", "😀ok", "x-ray", "Straße", "n't"]
 

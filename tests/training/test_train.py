@@ -3,9 +3,9 @@
 import pytest
 
 from tests.conftest import make_corpus, write_csv
-from training.data import Dataset
-from training.errors import DataError
-from training.train import check_trainable, cross_validate, resolve_class_weight, split, train
+from vecclf.training.data import Dataset
+from vecclf.training.errors import DataError
+from vecclf.training.train import check_trainable, cross_validate, resolve_class_weight, split, train
 
 
 def _ds(labels, multilabel=False):
@@ -57,7 +57,7 @@ def test_cv_needs_enough_rows_per_class():
 
 def test_train_report_and_manifest(tiny_vectors, sentiment_csv):
     """train returns the report the CLI prints and records the evaluation kind in the manifest."""
-    from training.registry import ModelRegistry
+    from vecclf.training.registry import ModelRegistry
 
     store, _, _ = tiny_vectors
     report = train(store=str(store), name="demo", data=str(sentiment_csv), vectors="tiny", features="sif",

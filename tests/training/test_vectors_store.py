@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from training.errors import BundleError, NotFoundError
-from training.vectors.store import VectorStore, check_name, list_stores, open_store, store_path
+from vecclf.training.errors import BundleError, NotFoundError
+from vecclf.training.vectors.store import VectorStore, check_name, list_stores, open_store, store_path
 
 
 def test_lookup_returns_float32_rows_and_none_for_unknown(tiny_vectors):
@@ -43,7 +43,7 @@ def test_list_stores_ignores_temp_folders(tiny_vectors):
 def test_open_store_is_cached_until_replaced(tiny_vectors, tmp_path):
     """The same store opens once per process; a re-import is picked up."""
     from tests.conftest import make_vectors, write_glove
-    from training.vectors.importers import import_vectors
+    from vecclf.training.vectors.importers import import_vectors
 
     store, _, _ = tiny_vectors
     first = open_store(store, "tiny")

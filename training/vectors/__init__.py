@@ -1,5 +1,5 @@
 """Word-vector stores: import once from any format, then open instantly with mmap."""
 
-from training.vectors.store import VectorStore, open_store, store_path, list_stores
+from vecclf.training.vectors.store import VectorStore, open_store, store_path, list_stores
 
 __all__ = ["VectorStore", "open_store", "store_path", "list_stores"]

@@ -11,9 +11,9 @@ import os
 import shutil
 from pathlib import Path
 
-from training.errors import NotFoundError
-from training.vectors.store import VECTORS_FILE
-from training.vectors.writer import StoreWriter
+from vecclf.training.errors import NotFoundError
+from vecclf.training.vectors.store import VECTORS_FILE
+from vecclf.training.vectors.writer import StoreWriter
 
 DEFAULT_NAME = "glove-6b-50d"
 

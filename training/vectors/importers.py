@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import VectorFormatError
-from training.vectors.store import VECTORS_FILE
-from training.vectors.writer import StoreWriter
+from vecclf.training.errors import VectorFormatError
+from vecclf.training.vectors.store import VECTORS_FILE
+from vecclf.training.vectors.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +360,7 @@ def _read_gensim_model(src: Path, writer: StoreWriter, limit: int | None, dtype:
         except Exception as exc:  # gensim raises assorted errors on bad .bin files
             raise VectorFormatError(f"{src}: not a readable fastText .bin model ({type(exc).__name__}: {exc})") from exc
     else:
-        from training.vectors.safe_gensim import load_keyed_vectors
+        from vecclf.training.vectors.safe_gensim import load_keyed_vectors
 
         kv = load_keyed_vectors(src)
     words = list(kv.index_to_key)

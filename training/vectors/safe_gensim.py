@@ -12,7 +12,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from training.errors import VectorFormatError
+from vecclf.training.errors import VectorFormatError
 
 ALLOWED_GLOBALS = frozenset(
     {

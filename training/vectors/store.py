@@ -10,7 +10,7 @@ A store is a folder ``<store>/vectors/<name>/`` holding
   parameters and ``sha256``, the digest of the files above.
 
 Opening reads only the manifest and the ``.npy`` headers. Words are found
-through a :class:`~training.vectors.vocabindex.VocabIndex` (flat numpy arrays
+through a :class:`~vecclf.training.vectors.vocabindex.VocabIndex` (flat numpy arrays
 over the memory-mapped ``vocab.txt``, built on first use in well under a second
 for 400k words, about a second for 3M); a single lookup before that scans the
 file instead. :meth:`VectorStore.warm` builds it up front, e.g. in a gunicorn
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import BundleError, NotFoundError
-from training.tokenize import Tokenizer
-from training.vectors.subword import oov_vector
-from training.vectors.vocabindex import VocabIndex
+from vecclf.training.errors import BundleError, NotFoundError
+from vecclf.training.tokens import Tokenizer
+from vecclf.training.vectors.subword import oov_vector
+from vecclf.training.vectors.vocabindex import VocabIndex
 
 MANIFEST = "manifest.json"
 VECTORS_FILE = "vectors.npy"

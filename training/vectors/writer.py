@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.errors import VecclfError
-from training.vectors.store import MANIFEST, NGRAMS_FILE, VECTORS_FILE, VOCAB_FILE, check_name, vectors_root
+from vecclf.training.errors import VecclfError
+from vecclf.training.vectors.store import MANIFEST, NGRAMS_FILE, VECTORS_FILE, VOCAB_FILE, check_name, vectors_root
 
 FORMAT_VERSION = 1
 

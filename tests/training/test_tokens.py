@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.tokenize import Tokenizer
+from vecclf.training.tokens import Tokenizer
 
 CASES = [
     (True, "Don't PANIC — café!", ["do", "n't", "panic", "—", "café", "!"]),

@@ -128,9 +128,9 @@ def _score_candidate(texts, labels, folds, feats, grid, base, multilabel) -> lis
     from sklearn.base import clone
     from sklearn.preprocessing import MultiLabelBinarizer
 
-    from training.classifiers import build_classifier, quiet_convergence
-    from training.features import build_features
-    from training.vectors.store import open_store
+    from vecclf.training.classifiers import build_classifier, quiet_convergence
+    from vecclf.training.features import build_features
+    from vecclf.training.vectors.store import open_store
 
     lowercase = open_store(base["store"], base["vectors"]).lowercase
     if multilabel:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_corpus
-from training import select
-from training.select import choose_config, folds_for
+from vecclf.training import selection
+from vecclf.training.selection import choose_config, folds_for
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def test_auto_scores_every_candidate_and_picks_the_best(tiny_vectors, corpus):
     store, _, _ = tiny_vectors
     config, report = choose_config(*corpus, vectors="tiny", store=str(store))
     scored = report["candidates"]
-    assert len(scored) == sum(len(grid) for _, grid in select.CANDIDATES)
+    assert len(scored) == sum(len(grid) for _, grid in selection.CANDIDATES)
     best = max(s["cv_accuracy"] for s in scored)
     chosen = next(s for s in scored if s["features"] == config["features"] and s["C"] == config["C"])
     assert chosen["cv_accuracy"] == best
@@ -37,15 +37,15 @@ def test_budget_skips_later_candidates(tiny_vectors, corpus):
     store, _, _ = tiny_vectors
     config, report = choose_config(*corpus, vectors="tiny", store=str(store), budget=0.0)
     skipped = [s for s in report["candidates"] if s.get("skipped") == "budget"]
-    assert skipped and all(s["features"] != select.CANDIDATES[0][0] for s in skipped)
-    assert config["features"] == select.CANDIDATES[0][0]
+    assert skipped and all(s["features"] != selection.CANDIDATES[0][0] for s in skipped)
+    assert config["features"] == selection.CANDIDATES[0][0]
 
 
 def test_large_sets_are_searched_on_a_stratified_sample(tiny_vectors, corpus, monkeypatch):
     """Above MAX_SELECTION_ROWS the search uses a sample (3 folds), and says so."""
     store, _, _ = tiny_vectors
-    monkeypatch.setattr(select, "MAX_SELECTION_ROWS", 40)
-    monkeypatch.setattr(select, "FEW_FOLDS_ABOVE", 30)
+    monkeypatch.setattr(selection, "MAX_SELECTION_ROWS", 40)
+    monkeypatch.setattr(selection, "FEW_FOLDS_ABOVE", 30)
     _, report = choose_config(*corpus, vectors="tiny", store=str(store))
     assert (report["rows"], report["of_rows"], report["folds"]) == (40, 90, 3)
 
@@ -55,7 +55,7 @@ def test_too_few_rows_per_class_falls_back(tiny_vectors):
     store, _, _ = tiny_vectors
     config, report = choose_config(["good film", "bad film", "great"], ["pos", "neg", "pos"], vectors="tiny",
                                    store=str(store))
-    assert (config["features"], config["C"]) == select.FALLBACK
+    assert (config["features"], config["C"]) == selection.FALLBACK
     assert report["folds"] == 0 and "too few" in report["note"]
 
 
