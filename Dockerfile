@@ -1,4 +1,4 @@
-# vecclf service image: `vecclf serve` (gunicorn, service/gunicorn.conf.py) on port 8000.
+# vecclf service image: `vecclf serve` (gunicorn with vecclf.service.serve's settings) on port 8000.
 # The same image runs the nightly job: `docker run -v STORE:/models IMAGE vecclf-nightly-retrain MODEL DATA`
 # (deploy/nightly-retrain.sh: train, `vecclf check`, promote only if not worse).
 # Mount the model store at /models (VECCLF_STORE); the image ships none.

@@ -1,6 +1,6 @@
 """Load-test the HTTP service on loopback and write the results to docs/benchmarks.md.
 
-Starts the real server (``vecclf serve``, gunicorn with service/gunicorn.conf.py)
+Starts the real server (``vecclf serve``, gunicorn with vecclf.service.serve's settings)
 on GloVe 6B 50d and a sentiment model trained on SST-2 with the defaults users
 get (``--features auto``: dense, hybrid or hybrid-pos, chosen by cross-validation),
 then measures, in one run and with the same gunicorn settings:

@@ -1,6 +1,6 @@
 """The service's settings: one frozen object, built once at the edge from ``VECCLF_*`` variables.
 
-``wsgi.py``, ``gunicorn.conf.py`` and ``vecclf serve`` call :meth:`Config.from_env`;
+``wsgi.py`` and ``vecclf serve`` call :meth:`Config.from_env`;
 everything else receives the object. Tests build ``Config(...)`` directly.
 
 ============================== ============= ==========================================
@@ -19,6 +19,7 @@ variable                       default       meaning
 ``VECCLF_POLL_INTERVAL``       ``2``         seconds between checks of ``current``; 0 = never
 ``VECCLF_ADMIN_TOKEN``         (unset)       bearer token for ``POST /v1/admin/reload``; unset = disabled
 ``VECCLF_RUNTIME_DIR``         (unset)       folder the workers share to pass reload requests
+``PROMETHEUS_MULTIPROC_DIR``   (unset)       folder of the workers' metric samples (prometheus_client's own name)
 ``VECCLF_LOG_LEVEL``           ``INFO``      log level
 ``VECCLF_ACCESS_LOG``          ``1``         JSON access log lines on stderr (0 to turn off)
 ============================== ============= ==========================================
@@ -31,8 +32,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vecclf.training.errors import ConfigError
+from vecclf.training.settings import DEFAULT_STORE
 
 PREFIX = "VECCLF_"
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -42,7 +45,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 class Config:
     """Settings of one service instance (see the module docs for the variables)."""
 
-    store: str = "models"
+    store: str = DEFAULT_STORE
     models: tuple[str, ...] | None = None
     host: str = "127.0.0.1"
     port: int = 8000
@@ -55,6 +58,7 @@ class Config:
     poll_interval: float = 2.0
     admin_token: str | None = None
     runtime_dir: str | None = None
+    metrics_dir: str | None = None
     log_level: str = "INFO"
     access_log: bool = True
 
@@ -85,7 +89,7 @@ class Config:
         """
         values: dict = {}
         for field in dataclasses.fields(cls):
-            key = PREFIX + field.name.upper()
+            key = METRICS_DIR_VARIABLE if field.name == "metrics_dir" else PREFIX + field.name.upper()
             if key not in environ:
                 continue
             raw = environ[key].strip()
@@ -97,7 +101,7 @@ def _parse(key: str, name: str, raw: str):
     if name == "models":
         names = tuple(n.strip() for n in raw.split(",") if n.strip())
         return names or None
-    if name in ("admin_token", "runtime_dir"):
+    if name in ("admin_token", "runtime_dir", "metrics_dir"):
         return raw or None
     if name == "access_log":
         if raw.lower() in _TRUE:

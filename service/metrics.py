@@ -1,10 +1,10 @@
 """Prometheus metrics, counted across every gunicorn worker.
 
-Under gunicorn, ``gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR`` before
-anything imports ``prometheus_client``; each worker then writes its samples to
-files there and ``/metrics`` merges them (prometheus-client multiprocess mode).
-Without that variable (tests, the Flask dev server) the normal in-process
-registry is used. The metric objects are module globals, created once.
+Under gunicorn, ``config.metrics_dir`` names the folder each worker writes
+its samples to and ``/metrics`` merges them (prometheus-client multiprocess
+mode; :func:`vecclf.service.serve.serve` hands the folder to the library
+before it is imported). Without it (tests, the Flask dev server) the normal
+in-process registry is used. The metric objects are module globals, created once.
 
 Gauges about models are written only by processes that serve requests (never
 by the gunicorn master, which loads the first versions but then stays on
@@ -13,9 +13,7 @@ them), and merged with ``livemax``/``livemin`` so a dead worker drops out.
 
 from __future__ import annotations
 
-import os
-
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 bp = Blueprint("metrics", __name__)
@@ -37,19 +35,15 @@ LOAD_FAILURES = Counter("vecclf_model_load_failures_total", "Model versions that
 RELOADS = Counter("vecclf_model_reloads_total", "Model versions swapped in while serving", ["model"])
 
 
-def multiprocess_dir() -> str | None:
-    """Return the prometheus multiprocess folder, or None in single-process mode."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-
-
 @bp.get("/metrics")
 def metrics():
     """Return every metric in the Prometheus text format."""
-    if multiprocess_dir():
+    folder = current_app.config["VECCLF"].metrics_dir
+    if folder:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, path=folder)
     else:
         registry = REGISTRY
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,39 +1,146 @@
-"""Run the service under gunicorn with the project's config: what ``vecclf serve`` calls."""
+"""Run the service under gunicorn with the project's settings: what ``vecclf serve`` (and the image) runs.
+
+:class:`Application` is a gunicorn application built from one frozen
+:class:`~vecclf.service.config.Config`: the settings go to gunicorn as values
+(:func:`gunicorn_settings`) and the app is ``create_app(config)``; nothing is
+passed through environment variables. Why each setting:
+
+- ``preload_app``: the master loads every model and opens the vector stores
+  (memory-mapped, word index built) once; workers fork from it and share
+  those pages. ``gc.freeze()`` before the first fork moves everything loaded
+  so far out of the collector's reach, so no worker's garbage collection
+  writes to (and so copies) the shared pages.
+- Prometheus multiprocess mode: each worker writes its samples to files in
+  ``config.metrics_dir`` and ``/metrics`` merges them. prometheus_client reads
+  that folder only from ``PROMETHEUS_MULTIPROC_DIR``, before it is imported,
+  so :func:`serve` sets that one variable (the library's, not a vecclf
+  setting); stale samples of an earlier run are removed first.
+- BLAS libraries get one thread per worker (requests do tiny matrix products,
+  and idle BLAS threads spinning in every worker would take the cores the
+  workers need).
+- ``config.runtime_dir`` lets the worker that takes an admin reload tell its
+  siblings; a temporary one is made (and removed on exit) when unset.
+
+Running gunicorn yourself (``gunicorn vecclf.service.wsgi:app``) works too;
+the app then reads ``VECCLF_*`` in ``wsgi.py``, and the settings above are yours to give.
+"""
 
 from __future__ import annotations
 
+import gc
+import glob
 import os
-import sys
-from pathlib import Path
+import shutil
+import tempfile
 
-CONF = Path(__file__).with_name("gunicorn.conf.py")
-
-
-def gunicorn_argv() -> list[str]:
-    """Return the gunicorn command line the service runs with (the Dockerfile runs the same)."""
-    return ["gunicorn", "-c", str(CONF)]
+from vecclf.service.config import Config
 
 
-def serve(store: str | None = None, host: str | None = None, port: int | None = None, workers: int | None = None) -> int:
-    """Serve the store's current models until stopped; return the exit code.
+def prepare_runtime(config: Config) -> tuple[Config, str | None]:
+    """Return ``config`` with its metrics and runtime folders made (temporary ones where unset), and the temp root."""
+    made = None
+    if not config.metrics_dir or not config.runtime_dir:
+        made = tempfile.mkdtemp(prefix="vecclf-")
+    config = config.replace(metrics_dir=config.metrics_dir or os.path.join(made, "metrics"),
+                            runtime_dir=config.runtime_dir or os.path.join(made, "run"))
+    for folder in (config.metrics_dir, config.runtime_dir):
+        os.makedirs(folder, exist_ok=True)
+    for stale in glob.glob(os.path.join(config.metrics_dir, "*.db")):
+        os.unlink(stale)
+    return config, made
 
-    Arguments override ``VECCLF_STORE``/``HOST``/``PORT``/``WORKERS``; the gunicorn
-    config reads the result once, like every other setting.
-    """
-    from gunicorn.app.wsgiapp import WSGIApplication
 
-    from vecclf.service.config import Config
+def bind_address(config: Config) -> str:
+    """Return gunicorn's bind string for the configured host and port (IPv6 hosts bracketed)."""
+    return f"[{config.host}]:{config.port}" if ":" in config.host else f"{config.host}:{config.port}"
 
-    for key, value in (("STORE", store), ("HOST", host), ("PORT", port), ("WORKERS", workers)):
-        if value is not None:
-            os.environ[f"VECCLF_{key}"] = str(value)
-    Config.from_env(os.environ)  # a bad value fails here, as a ConfigError with the variable's name
-    saved = sys.argv
-    sys.argv = gunicorn_argv()
+
+def gunicorn_settings(config: Config, made: str | None = None) -> dict:
+    """Return the gunicorn settings vecclf runs with, hooks included (see the module docs for why)."""
+
+    def when_ready(server):
+        """Freeze what the master loaded so collections in the workers never touch it."""
+        _one_blas_thread()
+        gc.collect()
+        gc.freeze()
+        server.log.info("vecclf ready on %s with %d workers (store %s)", bind_address(config), config.workers,
+                        config.store)
+
+    def post_worker_init(worker):
+        """Start this worker's model watcher and publish what it serves."""
+        _one_blas_thread()
+        models = worker.wsgi.extensions.get("vecclf.models") if hasattr(worker.wsgi, "extensions") else None
+        if models is not None:
+            models.start()
+
+    def child_exit(server, worker):
+        """Drop a dead worker's live gauges."""
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, config.metrics_dir)
+
+    def on_exit(server):
+        """Remove the temporary folders :func:`prepare_runtime` made."""
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
+
+    settings = {
+        "bind": [bind_address(config)],
+        "workers": config.workers,
+        "worker_class": "sync",
+        "timeout": config.timeout,
+        "graceful_timeout": config.graceful_timeout,
+        "keepalive": 2,
+        "preload_app": True,
+        "accesslog": None,  # the app writes JSON access lines with request ids
+        "errorlog": "-",
+        "loglevel": config.log_level.lower(),
+        "proc_name": "vecclf",
+        "control_socket_disable": True,  # gunicorn >= 24: no shared control socket between instances
+        "when_ready": when_ready,
+        "post_worker_init": post_worker_init,
+        "child_exit": child_exit,
+        "on_exit": on_exit,
+    }
+    if os.path.isdir("/dev/shm"):
+        settings["worker_tmp_dir"] = "/dev/shm"  # heartbeat files off a possibly slow or read-only disk
+    return settings
+
+
+def _one_blas_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def application(config: Config, made: str | None = None):
+    """Return the gunicorn application serving ``config`` (not started)."""
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):
+        """gunicorn with vecclf's settings and ``create_app(config)``; command-line arguments are not read."""
+
+        def load_config(self):
+            known = self.cfg.settings
+            for key, value in gunicorn_settings(config, made).items():
+                if key in known:  # a setting this gunicorn does not have (older releases) is left out
+                    self.cfg.set(key, value)
+
+        def load(self):
+            from vecclf.service import create_app
+
+            return create_app(config)
+
+    return Application()
+
+
+def serve(config: Config) -> int:
+    """Serve the store's current models until stopped; return the exit code."""
+    config, made = prepare_runtime(config)
+    # prometheus_client reads its folder only from the environment, when first imported (module docs).
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = config.metrics_dir
     try:
-        WSGIApplication("%(prog)s [OPTIONS]", prog="vecclf serve").run()
-    except SystemExit as exc:  # gunicorn exits from the master and from each worker
+        application(config, made).run()
+    except SystemExit as exc:  # gunicorn exits from the master and from each worker (on_exit cleans up, once)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = saved
     return 0

@@ -1,6 +1,9 @@
 """The ``vecclf`` command line: JSON results on stdout, logs and errors on stderr.
 
 Every command takes ``--store`` (default ``$VECCLF_STORE`` or ``./models``).
+:func:`main` is the edge: it reads the environment once into a frozen
+:class:`~vecclf.training.settings.Settings` (and, for ``serve``, the service's
+:class:`~vecclf.service.config.Config`) and passes values down.
 Domain errors print one line ``vecclf: error: ...`` and exit with the error's
 code (2 bad data, 3 not found, 4 broken artifact, 1 other); nothing else in
 vecclf exits the process. Heavy libraries are imported inside the commands
@@ -14,8 +17,10 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 
 from vecclf.training.errors import VecclfError
+from vecclf.training.settings import Settings
 
 log = logging.getLogger("vecclf")
 
@@ -24,42 +29,38 @@ def _emit(obj) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
 
 
-def _store(args) -> str:
-    return args.store or os.environ.get("VECCLF_STORE") or "models"
-
-
 # ---------------------------------------------------------------- vectors
-def cmd_vectors_import(args) -> int:
+def cmd_vectors_import(args, settings: Settings) -> int:
     from vecclf.training.vectors.importers import import_vectors
 
-    _emit(import_vectors(args.src, _store(args), args.name, fmt=args.format, limit=args.limit, dtype=args.dtype,
+    _emit(import_vectors(args.src, settings.store, args.name, fmt=args.format, limit=args.limit, dtype=args.dtype,
                          casing=args.casing, force=args.force))
     return 0
 
 
-def cmd_vectors_default(args) -> int:
+def cmd_vectors_default(args, settings: Settings) -> int:
     from vecclf.training.vectors.default import DEFAULT_NAME, install_default
     from vecclf.training.vectors.store import list_stores
 
-    existing = {m["name"]: m for m in list_stores(_store(args))}
+    existing = {m["name"]: m for m in list_stores(settings.store)}
     if DEFAULT_NAME in existing and not args.force:
         _emit({**existing[DEFAULT_NAME], "installed": "already"})
         return 0
-    _emit(install_default(_store(args), force=args.force))
+    _emit(install_default(settings.store, force=args.force))
     return 0
 
 
-def cmd_vectors_list(args) -> int:
+def cmd_vectors_list(args, settings: Settings) -> int:
     from vecclf.training.vectors.store import list_stores
 
-    _emit({"vectors": list_stores(_store(args))})
+    _emit({"vectors": list_stores(settings.store)})
     return 0
 
 
-def cmd_vectors_lookup(args) -> int:
+def cmd_vectors_lookup(args, settings: Settings) -> int:
     from vecclf.training.vectors.store import open_store
 
-    vs = open_store(_store(args), args.name)
+    vs = open_store(settings.store, args.name)
     out = {}
     for word in args.words:
         vec = vs.lookup(word)
@@ -68,32 +69,32 @@ def cmd_vectors_lookup(args) -> int:
     return 0
 
 
-def cmd_vectors_similar(args) -> int:
+def cmd_vectors_similar(args, settings: Settings) -> int:
     from vecclf.training.vectors.store import open_store
 
-    vs = open_store(_store(args), args.name)
+    vs = open_store(settings.store, args.name)
     result = vs.similar(args.word, args.top)
     _emit({"word": args.word, "similar": None if result is None else [{"word": w, "cosine": round(s, 6)} for w, s in result]})
     return 0
 
 
 # ---------------------------------------------------------------- models
-def cmd_train(args) -> int:
+def cmd_train(args, settings: Settings) -> int:
     from vecclf.training.train import train
 
-    _emit(train(store=_store(args), name=args.name, data=args.data, vectors=args.vectors, text_column=args.text_column,
+    _emit(train(store=settings.store, name=args.name, data=args.data, vectors=args.vectors, text_column=args.text_column,
                 label_column=args.label_column, data_format=args.format, test=args.test, test_size=args.test_size,
                 cv=args.cv, features=args.features, classifier=args.classifier, C=args.C,
                 class_weight=args.class_weight, seed=args.seed, promote=args.promote, budget=args.budget))
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def cmd_evaluate(args, settings: Settings) -> int:
     from vecclf.training.data import read_dataset
     from vecclf.training.evaluate import evaluate_model
     from vecclf.training.registry import ModelRegistry
 
-    reg = ModelRegistry(_store(args))
+    reg = ModelRegistry(settings.store)
     version = reg.resolve(args.name, args.version)
     model, manifest = reg.load(args.name, version)
     ds = read_dataset(args.data, text_column=args.text_column, label_column=args.label_column, fmt=args.format)
@@ -102,10 +103,10 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
+def cmd_predict(args, settings: Settings) -> int:
     from vecclf.training.registry import ModelRegistry
 
-    reg = ModelRegistry(_store(args))
+    reg = ModelRegistry(settings.store)
     version = reg.resolve(args.name, args.version)
     model, _ = reg.load(args.name, version)
     if args.input:
@@ -124,7 +125,7 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def cmd_embed(args) -> int:
+def cmd_embed(args, settings: Settings) -> int:
     import numpy as np
 
     from vecclf.training.data import read_dataset
@@ -134,7 +135,7 @@ def cmd_embed(args) -> int:
     texts = read_dataset(args.input, text_column=args.text_column, label_column=None, fmt=args.format,
                          require_labels=False).texts
     # mean/meanmax skip scikit-learn (seconds of imports); sif/tfidf fit through DocumentEmbedder.
-    matrix = embed_texts(open_store(_store(args), args.vectors), texts, pooling=args.pooling)
+    matrix = embed_texts(open_store(settings.store, args.vectors), texts, pooling=args.pooling)
     out = os.path.abspath(args.output)
     tmp = f"{out}.tmp-{os.getpid()}.npy"
     try:
@@ -148,71 +149,79 @@ def cmd_embed(args) -> int:
     return 0
 
 
-def cmd_check(args) -> int:
+def cmd_check(args, settings: Settings) -> int:
     from vecclf.training.behaviour import check_model, read_suite
     from vecclf.training.registry import ModelRegistry
     from vecclf.training.vectors.store import open_store
 
-    reg = ModelRegistry(_store(args))
+    reg = ModelRegistry(settings.store)
     version = reg.resolve(args.name, args.version)
     model, manifest = reg.load(args.name, version)
-    lowercase = open_store(_store(args), manifest["vectors"]["name"]).lowercase
+    lowercase = open_store(settings.store, manifest["vectors"]["name"]).lowercase
     suite = read_suite(args.suite) if args.suite else None
     report = check_model(model, lowercase=lowercase, suite=suite, min_pass_rate=args.min_pass_rate)
     _emit({"model": args.name, "version": version, **report})
     return 0 if report["passed"] else 5
 
 
-def cmd_models_list(args) -> int:
+def cmd_models_list(args, settings: Settings) -> int:
     from vecclf.training.registry import ModelRegistry
 
-    reg = ModelRegistry(_store(args))
+    reg = ModelRegistry(settings.store)
     _emit({"models": [{"name": m, "current": reg.current(m), "versions": reg.versions(m)} for m in reg.models()]})
     return 0
 
 
-def cmd_models_show(args) -> int:
+def cmd_models_show(args, settings: Settings) -> int:
     from vecclf.training.registry import ModelRegistry
 
-    reg = ModelRegistry(_store(args))
+    reg = ModelRegistry(settings.store)
     version = reg.resolve(args.name, args.version)
     _emit({**reg.manifest(args.name, version), "current": reg.current(args.name), "versions": reg.versions(args.name)})
     return 0
 
 
-def cmd_models_promote(args) -> int:
+def cmd_models_promote(args, settings: Settings) -> int:
     from vecclf.training.registry import ModelRegistry
 
-    reg = ModelRegistry(_store(args))
+    reg = ModelRegistry(settings.store)
     if args.check:
         reg.load(args.name, args.version)  # refuses a corrupt bundle before it is served
     _emit(reg.promote(args.name, args.version))
     return 0
 
 
-def cmd_models_rollback(args) -> int:
+def cmd_models_rollback(args, settings: Settings) -> int:
     from vecclf.training.registry import ModelRegistry
 
-    _emit(ModelRegistry(_store(args)).rollback(args.name))
+    _emit(ModelRegistry(settings.store).rollback(args.name))
     return 0
 
 
-def cmd_quickstart(args) -> int:
+def cmd_quickstart(args, settings: Settings) -> int:
     from vecclf.training.quickstart import quickstart
 
-    result = quickstart(_store(args), budget=args.budget, seed=args.seed)
+    result = quickstart(settings.store, budget=args.budget, seed=args.seed)
     _emit(result)
     if args.no_serve:
         return 0
     from vecclf.service.serve import serve
 
-    return serve(store=_store(args), host=args.host, port=args.port, workers=args.workers)
+    return serve(_service_config(args, settings))
 
 
-def cmd_serve(args) -> int:
+def cmd_serve(args, settings: Settings) -> int:
     from vecclf.service.serve import serve
 
-    return serve(store=_store(args), host=args.host, port=args.port, workers=args.workers)
+    return serve(_service_config(args, settings))
+
+
+def _service_config(args, settings: Settings):
+    """Return the service's config: ``VECCLF_*`` from the environment, then the store and the flags."""
+    from vecclf.service.config import Config
+
+    flags = {"host": args.host, "port": args.port, "workers": args.workers}
+    return Config.from_env(args.environ).replace(store=settings.store, **{k: v for k, v in flags.items() if v is not None})
 
 
 # ---------------------------------------------------------------- parser
@@ -351,17 +360,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit code."""
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the CLI with ``argv`` and ``environ`` (default: the process's); return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    environ = os.environ if environ is None else environ
+    try:
+        settings = Settings.from_env(environ).replace(store=args.store)
+    except VecclfError as exc:
+        print(f"vecclf: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    args.environ = environ  # for commands that build the service's config (serve, quickstart)
     # Progress logs go to a person's terminal; scripts reading stderr get only errors unless they ask.
-    default_level = "INFO" if sys.stderr.isatty() else "WARNING"
-    level_name = os.environ.get("VECCLF_LOG_LEVEL", default_level).upper()
+    level_name = settings.log_level or ("INFO" if sys.stderr.isatty() else "WARNING")
     level = logging.DEBUG if args.verbose else getattr(logging, level_name, logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        return args.func(args)
+        return args.func(args, settings)
     except VecclfError as exc:
         print(f"vecclf: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -32,16 +32,15 @@ index, and the vectors are summed per document in bounded chunks.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from vecclf.training.pooling import TokenRows, as_text_list, pool, token_rows
+from vecclf.training.settings import DEFAULT_STORE
 from vecclf.training.vectors.store import VectorStore, open_store
 
-__all__ = ["DocumentEmbedder", "TokenRows", "as_text_list", "token_rows", "default_store_dir"]
+__all__ = ["DocumentEmbedder", "TokenRows", "as_text_list", "token_rows", "store_dir"]
 
 POOLINGS = ("mean", "sif", "tfidf", "meanmax")
 OOV_POLICIES = ("ignore", "subword")
@@ -49,9 +48,13 @@ EMPTY_POLICIES = ("zeros", "error")
 SIF_A = 1e-3
 
 
-def default_store_dir() -> str:
-    """Return the model store folder from ``VECCLF_STORE`` (default ``./models``)."""
-    return os.environ.get("VECCLF_STORE", "models")
+def store_dir(store) -> str:
+    """Return the model store folder an estimator's ``store`` parameter names (None: ``./models``).
+
+    Estimators never read the environment: the command line and the service
+    resolve ``VECCLF_STORE`` once and pass the folder down.
+    """
+    return str(store) if store is not None else DEFAULT_STORE
 
 
 class StoreBacked:
@@ -70,7 +73,7 @@ class StoreBacked:
     def _open(self) -> VectorStore:
         store = getattr(self, "_store", None)
         if store is None:
-            store = open_store(self.store or default_store_dir(), self.vectors)
+            store = open_store(store_dir(self.store), self.vectors)
             self._store = store
         return store
 
@@ -80,7 +83,7 @@ class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
 
     Parameters:
         vectors: vector store name (under ``store``) or folder path.
-        store: model store folder; None means ``VECCLF_STORE`` or ``./models``.
+        store: model store folder; None means ``./models``.
         pooling: one of ``mean``, ``sif``, ``tfidf``, ``meanmax``.
         oov: ``ignore`` or ``subword`` (see module docs).
         empty: ``zeros`` or ``error`` (see module docs).

@@ -73,7 +73,7 @@ class FastTextClassifier(StoreBacked, ClassifierMixin, BaseEstimator):
 
     Parameters:
         vectors: vector store name or folder (its vectors initialise the word embeddings).
-        store: model store folder (None: ``VECCLF_STORE`` or ``./models``).
+        store: model store folder (None: ``./models``).
         epoch: passes over the training data.
         word_ngrams: longest word n-gram used as a feature (2: words and bigrams).
         lr: learning rate.

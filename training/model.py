@@ -25,7 +25,7 @@ class TextModel(ClassifierMixin, BaseEstimator):
 
     Parameters:
         vectors: vector store name or folder.
-        store: model store folder (None: ``VECCLF_STORE`` or ``./models``).
+        store: model store folder (None: ``./models``).
         features: a feature set of :mod:`vecclf.training.features`.
         classifier: ``logreg``, ``svm``, ``mlp``, or ``fasttext`` (fastText's own supervised model,
             started from the store's vectors; ignores ``features``, ``C``, ``dense_weight`` and ``class_weight``).
@@ -49,10 +49,10 @@ class TextModel(ClassifierMixin, BaseEstimator):
         self.threshold = threshold
 
     def _lowercase(self) -> bool:
-        from vecclf.training.embed import default_store_dir
+        from vecclf.training.embed import store_dir
         from vecclf.training.vectors.store import open_store
 
-        return open_store(self.store or default_store_dir(), self.vectors).lowercase
+        return open_store(store_dir(self.store), self.vectors).lowercase
 
     def fit(self, X, y):
         """Fit on texts ``X`` and labels ``y`` (strings, or tuples of strings for multi-label)."""

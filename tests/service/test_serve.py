@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from vecclf.service.serve import CONF, gunicorn_argv
 from tests.service.conftest import TOKEN
 from vecclf.training.registry import ModelRegistry
 
@@ -155,19 +154,32 @@ def test_sigterm_stops_cleanly(server, tmp_path):
     assert code == 0, (tmp_path / "server.log").read_text(errors="replace")[-3000:]
 
 
-def test_gunicorn_config_reads_the_environment(monkeypatch, tmp_path):
-    """gunicorn.conf.py takes workers, timeouts and bind from VECCLF_*, and preloads."""
-    import runpy
+def test_gunicorn_settings_come_from_the_config_object(tmp_path):
+    """The settings gunicorn runs with follow the frozen Config: workers, timeouts, bind, preload, hooks."""
+    from vecclf.service.config import Config
+    from vecclf.service.serve import gunicorn_settings, prepare_runtime
 
-    monkeypatch.setenv("VECCLF_WORKERS", "3")
-    monkeypatch.setenv("VECCLF_TIMEOUT", "45")
-    monkeypatch.setenv("VECCLF_PORT", "8123")
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prom"))
-    monkeypatch.setenv("VECCLF_RUNTIME_DIR", str(tmp_path / "run"))
     (tmp_path / "prom").mkdir()
     (tmp_path / "prom" / "counter_1.db").write_bytes(b"stale")
-    conf = runpy.run_path(str(CONF))
-    assert (conf["workers"], conf["timeout"], conf["bind"], conf["preload_app"]) == (3, 45, ["127.0.0.1:8123"], True)
-    assert conf["wsgi_app"] == "vecclf.service.wsgi:app"
+    config = Config(workers=3, timeout=45, port=8123, metrics_dir=str(tmp_path / "prom"))
+    config, made = prepare_runtime(config)
     assert not (tmp_path / "prom" / "counter_1.db").exists()  # stale samples of an earlier run are dropped
-    assert gunicorn_argv()[-1] == str(CONF)
+    assert config.runtime_dir and os.path.isdir(config.runtime_dir) and made
+    conf = gunicorn_settings(config, made)
+    assert (conf["workers"], conf["timeout"], conf["bind"], conf["preload_app"]) == (3, 45, ["127.0.0.1:8123"], True)
+    assert all(callable(conf[hook]) for hook in ("when_ready", "post_worker_init", "child_exit", "on_exit"))
+    conf["on_exit"](None)
+    assert not os.path.exists(made)
+
+
+def test_gunicorn_takes_every_setting_by_value(tmp_path):
+    """The application hands gunicorn each setting directly: none is unknown to it, none goes through VECCLF_*."""
+    from vecclf.service.config import Config
+    from vecclf.service.serve import application, gunicorn_settings
+
+    config = Config(workers=3, port=8124, metrics_dir=str(tmp_path / "m"), runtime_dir=str(tmp_path / "r"))
+    before = {k: v for k, v in os.environ.items() if k.startswith("VECCLF_")}
+    app = application(config)
+    assert (app.cfg.workers, app.cfg.bind, app.cfg.preload_app) == (3, ["127.0.0.1:8124"], True)
+    assert {k: v for k, v in os.environ.items() if k.startswith("VECCLF_")} == before
+    assert set(gunicorn_settings(config)) - {"control_socket_disable"} <= set(app.cfg.settings)
