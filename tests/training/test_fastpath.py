@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_corpus, write_glove
+from tests.conftest import make_corpus, unavailable, write_glove
 from vecclf.training import pooling
 from vecclf.training.fasttokenize import tokenize_ascii
 from vecclf.training.pooling import pool, token_rows
@@ -44,7 +44,7 @@ def _random_ascii(n, seed):
 def _corpus_texts(name):
     path = SHARED / name
     if not path.is_file():
-        pytest.skip(f"{path} not available")
+        unavailable(f"{path} not available")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")

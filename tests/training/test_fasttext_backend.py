@@ -8,14 +8,14 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.conftest import make_corpus, write_csv
+from tests.conftest import make_corpus, need_module, write_csv
 from vecclf.training.bundle import MODEL_FILE
 from vecclf.training.errors import DataError, VecclfError
 from vecclf.training.fasttext_backend import FastTextClassifier, ngram_buckets
 from vecclf.training.model import TextModel
 from vecclf.training.registry import ModelRegistry
 
-pytest.importorskip("fasttext")
+need_module("fasttext")
 
 PROBES = ["A great and wonderful film!", "an awful, boring plot", "", "zzqx unknown words", "café naïve don't\tok"]
 
