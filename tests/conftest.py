@@ -240,6 +240,43 @@ def sentences_csv(name: str, out: Path) -> Path:
     return write_csv(out, rows)
 
 
+# PostgreSQL for the tests that need a real server (this machine kind runs one; CI must not skip them).
+POSTGRES_URL = os.environ.get("VECCLF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_url():
+    """Return a URL to a fresh PostgreSQL schema of its own (dropped afterwards); unavailable if the server is down.
+
+    Each test gets its own schema (``search_path``), so concurrent test runs on one server never meet.
+    """
+    import uuid
+
+    from sqlalchemy import text
+
+    from vecclf.training.database import connect, redact
+    from vecclf.training.errors import StorageError
+
+    admin = connect(POSTGRES_URL)
+    schema = f"vecclf_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001  (any driver error means: no server to test against)
+        admin.dispose()
+        unavailable(f"PostgreSQL at {redact(POSTGRES_URL)} is unreachable ({type(exc).__name__}); "
+                    "set VECCLF_TEST_POSTGRES_URL")
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    except StorageError:
+        pass
+    finally:
+        admin.dispose()
+
+
 def pytest_addoption(parser):
     """``--candidate STORE:MODEL[:VERSION]`` runs the behavioural tests against a real trained model."""
     parser.addoption("--candidate", default=None, help="behavioural tests on this model: STORE:MODEL[:VERSION]")

@@ -33,3 +33,9 @@ class ConfigError(VecclfError, ValueError):
     """A configuration value is invalid."""
 
     exit_code = 2
+
+
+class StorageError(VecclfError, OSError):
+    """Reading or writing failed for a reason outside the data: a full disk, a database that is down."""
+
+    exit_code = 6
