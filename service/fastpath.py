@@ -18,9 +18,11 @@ would not answer with 200, so errors keep one implementation and one shape:
 - a body that fails validation (or arrived shorter than announced): Flask
   gets it back in ``wsgi.input`` and its view answers;
 - reading the body failed: Flask gets a body stream that fails the same way;
-- the model, the encoder or anything else raised: Flask is handed the
-  exception (the model is not run twice), which its error handlers turn
-  into the usual JSON answer, logged and counted once.
+- the model, the encoder, the checks themselves or anything else raised:
+  Flask is handed the exception (the model is not run twice), which its
+  error handlers turn into the usual JSON answer, logged and counted once;
+  nothing is ever raised out of this WSGI layer (the server would answer
+  with its own HTML 500, neither logged nor counted by vecclf).
 
 ``start_response`` is called only once the answer, its access line and its
 metrics are complete; a handed-over request is timed from when it reached
@@ -111,6 +113,9 @@ class FastPredict:
             check_headers(parse_options_header(environ.get("CONTENT_TYPE"))[0].lower(), length, config)
         except ApiError:
             return self.wsgi_app(environ, start_response)
+        except Exception as exc:  # a surprise in the checks themselves: Flask reports it (JSON 500, logged, counted)
+            environ[RAISED] = (exc, served, None)
+            return self.wsgi_app(environ, start_response)
         try:
             raw = environ["wsgi.input"].read(length) if length else b""
         except (OSError, ValueError) as exc:  # the client went away: Flask meets the same failure and reports it
@@ -123,6 +128,10 @@ class FastPredict:
             texts = texts_of(decode_json(raw, config), config)
         except ApiError:
             environ["wsgi.input"] = io.BytesIO(raw)  # Flask's view reads the body again and says what is wrong
+            return self.wsgi_app(environ, start_response)
+        except Exception as exc:  # never out of the WSGI app: the server would answer its own HTML 500
+            environ["wsgi.input"] = io.BytesIO(raw)
+            environ[RAISED] = (exc, served, None)
             return self.wsgi_app(environ, start_response)
         n = len(texts)
         try:

@@ -54,6 +54,8 @@ def decode_json(raw: bytes, config: Config):
         raise _bad("invalid_json", f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise _bad("invalid_json", "request body is nested too deeply") from None
+    except ValueError as exc:  # past the parser's own limits: an integer of more than sys.get_int_max_str_digits() digits
+        raise _bad("invalid_json", f"request body holds a number vecclf will not parse ({_first_line(exc)})") from None
 
 
 def parse_texts(request: Request, config: Config) -> list[str]:
@@ -84,6 +86,10 @@ def texts_of(body, config: Config) -> list[str]:
         if len(t) > limit:
             raise ApiError(413, "text_too_long", f'"texts"[{i}] has {len(t)} characters; the limit is {limit}')
     return texts
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).split(";")[0].split("\n")[0][:200]
 
 
 def _kind(value) -> str:

@@ -139,6 +139,23 @@ def test_a_bug_in_the_model_is_flasks_json_500(app, paths, monkeypatch, access_l
     assert line["request_id"] == headers["X-Request-ID"]
 
 
+@pytest.mark.parametrize("step", ["decode_json", "texts_of", "check_headers"])
+def test_a_failure_in_the_fast_checks_is_flasks_json_500(app, paths, monkeypatch, access_lines, step):
+    """A surprise in the fast path's own checks never escapes the WSGI app: Flask answers a JSON 500, logged once."""
+    from vecclf.service import fastpath
+
+    fast, _, calls = paths
+
+    def surprise(*args, **kwargs):
+        raise RuntimeError("secret parser detail")
+
+    monkeypatch.setattr(fastpath, step, surprise)
+    status, _, raw = _call(fast, _environ(body=b'{"texts": ["a"]}'))
+    assert calls == [URL] and status.startswith("500")
+    assert b"secret" not in raw and json.loads(raw)["error"]["code"] == "internal_error"
+    assert [line["status"] for line in access_lines] == [500]
+
+
 def test_a_handed_over_request_is_timed_from_the_start(app, paths, monkeypatch, access_lines):
     """The access line and latency of a request Flask finishes include the fast path's part of it."""
     import time
