@@ -21,9 +21,9 @@ def _models() -> ModelSet:
 def _served(name: str) -> Served:
     served = _models().get(name)
     if served is None:
-        known = ", ".join(sorted(_models().served())) or "none"
         shown = name if len(name) <= 100 else name[:100] + "..."
-        raise ApiError(404, "model_not_found", f"unknown model {shown!r} (models: {known})")
+        # Not the list of models: a caller who may use them asks GET /v1/models, a prober learns nothing here.
+        raise ApiError(404, "model_not_found", f"unknown model {shown!r}; GET /v1/models lists the served models")
     g.model_name, g.model_version = served.name, served.version
     return served
 
@@ -36,7 +36,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Readiness: every configured model is loaded."""
+    """Readiness: every model of VECCLF_MODELS serves (when set), else at least one model serves."""
     status = _models().status()
     return jsonify(status), 200 if status["ready"] else 503
 

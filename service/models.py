@@ -16,6 +16,12 @@ load (corrupt, incomplete, vectors changed, fails its warm-up) is refused and
 logged, the old one keeps serving, ``/readyz`` lists the refusal and
 ``vecclf_model_up_to_date`` drops to 0. A refused version is not retried
 until its pointer changes again or an admin reload asks.
+
+Readiness is by model: with ``VECCLF_MODELS`` set, every named model must
+serve; unset, the service is ready when at least one model of the store
+serves, and a model that cannot (no ``current`` pointer after a killed
+train, a broken current version) is reported, not fatal. Reasons shown in
+``/readyz`` have the store's paths taken out; the log keeps them.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -36,6 +43,8 @@ from vecclf.training.registry import ModelRegistry
 log = logging.getLogger("vecclf.service")
 
 RELOAD_REQUEST = "reload-request"
+# An absolute path still left in a public message (a vector store given by path, say): only its last part is shown.
+_ABSOLUTE_PATH = re.compile(r"(^|[\s'\"(=])/(?:[^\s'\"/]+/)*([^\s'\"/:,)]+)")
 REQUEST_TICK = 0.5
 
 
@@ -89,17 +98,17 @@ class ModelSet:
         return dict(self._served)
 
     def wanted(self) -> list[str]:
-        """Return the models this service should serve."""
+        """Return the models this service should serve: ``VECCLF_MODELS``, else every model folder in the store."""
         if self.config.models is not None:
             return list(self.config.models)
         try:
-            return self.registry.models()
+            return self.registry.names()
         except OSError as exc:
             log.error("cannot list the model store %s: %s", self.config.store, exc)
             return sorted(self._served)
 
     def status(self) -> dict:
-        """Return readiness: every wanted model loaded (and at least one model)."""
+        """Return readiness by model (see the module docs): which models serve, which cannot and why."""
         wanted = self.wanted()
         served, refused = dict(self._served), dict(self._refused)
         models = {}
@@ -109,8 +118,10 @@ class ModelSet:
                 entry["refused"] = refused[name]
             models[name] = entry
         missing = [n for n in wanted if n not in served]
-        ready = bool(served) and not missing
-        state = "ready" if ready and not refused else ("degraded" if ready else "not_ready")
+        # Named models must all serve; otherwise a model that cannot serve (a half-written train, a broken
+        # version) is reported, not fatal: a probe would pull every replica for one model's trouble.
+        ready = bool(served) and (not missing if self.config.models is not None else True)
+        state = "ready" if ready and not refused and not missing else ("degraded" if ready else "not_ready")
         return {"status": state, "ready": ready, "missing": missing, "models": models}
 
     # ------------------------------------------------------------ loading
@@ -163,16 +174,23 @@ class ModelSet:
 
     def _refuse(self, name: str, version: str | None, error: str, report: dict, count: bool = True) -> None:
         serving = self._served.get(name)
-        entry = {"version": version, "error": error, "at": _now()}
+        entry = {"version": version, "error": self._public(error), "at": _now()}
         previous = self._refused.get(name)
         self._refused[name] = entry
         report["refused"][name] = entry
-        if previous and previous.get("version") == version and previous.get("error") == error:
+        if previous and previous.get("version") == version and previous.get("error") == entry["error"]:
             return  # already logged and counted
         log.error("refused model %s version %s: %s; %s", name, version, error,
                   f"still serving {serving.version}" if serving else "model not served")
         if count:
             metrics.count_load_failure(name)
+
+    def _public(self, error: str) -> str:
+        """Return ``error`` with the store's location taken out (``/readyz`` is public; the log keeps the paths)."""
+        for root in sorted({str(Path(self.config.store).resolve()), os.path.abspath(self.config.store)}, key=len,
+                           reverse=True):
+            error = error.replace(root + os.sep, "").replace(root, "<store>")
+        return _ABSOLUTE_PATH.sub(lambda m: m.group(1) + "<path>/" + m.group(2), error)
 
     def _publish(self) -> None:
         if self._started_pid != os.getpid():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from vecclf.training.bundle import COMPLETE, load_bundle, read_manifest, write_bundle
 from vecclf.training.errors import NotFoundError, VecclfError
-from vecclf.training.vectors.store import check_name
+from vecclf.training.vectors.store import NAME_RE, check_name
 
 CURRENT = "current"
 HISTORY = "history.json"
@@ -62,6 +62,21 @@ class ModelRegistry:
             return []
         return sorted(p.name for p in self.root.iterdir()
                       if p.is_dir() and p.name != "vectors" and not p.name.startswith(".") and self.versions(p.name))
+
+    def names(self) -> list[str]:
+        """Return every model folder with a version or a ``current`` pointer, complete or not (what a service reports)."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for p in self.root.iterdir():
+            if not p.is_dir() or p.name == "vectors" or p.name.startswith(".") or not NAME_RE.match(p.name):
+                continue
+            try:
+                if (p / CURRENT).is_file() or any(_VERSION_RE.match(c.name) for c in p.iterdir()):
+                    found.append(p.name)
+            except OSError:
+                continue
+        return sorted(found)
 
     def versions(self, name: str) -> list[str]:
         """Return the complete versions of ``name``, oldest first."""

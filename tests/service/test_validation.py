@@ -42,7 +42,7 @@ CASES = [
     ("wrong method on predict", {}, None, "get", 405, "method_not_allowed", "POST"),
     ("wrong method on healthz", {}, "/healthz", "delete", 405, "method_not_allowed", "GET"),
     ("unknown path", {}, "/v2/anything", "get", 404, "not_found", "openapi"),
-    ("unknown model metadata", {}, "/v1/models/nope", "get", 404, "model_not_found", "sentiment"),
+    ("unknown model metadata", {}, "/v1/models/nope", "get", 404, "model_not_found", "GET /v1/models"),
 ]
 
 
