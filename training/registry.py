@@ -2,9 +2,18 @@
 
 Layout: ``<store>/<model>/<version>/`` bundles (``v1``, ``v2``, ...),
 ``<store>/<model>/current`` holding the serving version's name, and
-``<store>/<model>/history.json`` the stack of promoted versions that
-``rollback`` pops. ``current`` is replaced atomically (temp file + rename),
-so a reader sees the old or the new version, never a torn write.
+``<store>/<model>/history.json``: ``events``, every promote and rollback in
+the order they happened, and ``promoted``, the stack of promoted versions
+that ``rollback`` pops. ``current`` is replaced atomically (temp file +
+rename), so a reader sees the old or the new version, never a torn write.
+
+A promote or rollback reads and rewrites the history, so each one holds an
+exclusive ``flock`` on the model's folder from reading ``current`` to
+writing both files: parallel promotions are recorded one after the other,
+each seeing the one before it as ``previous``, and rollback follows what
+really happened. ``current`` is written before the history, so a crash
+between the two leaves a history one event short, never one that names a
+version that was never current.
 
 A model's first version becomes current by itself; later ones only through
 ``promote`` (or ``train --promote`` / the retrain gate).
@@ -13,10 +22,13 @@ A model's first version becomes current by itself; later ones only through
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from vecclf.training.bundle import COMPLETE, load_bundle, read_manifest, write_bundle
@@ -42,6 +54,21 @@ def _atomic_write(path: Path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (flock on the directory itself: no lock file to leave behind)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class ModelRegistry:
@@ -130,41 +157,54 @@ class ModelRegistry:
             self.promote(name, version)
         return version, became_current
 
-    def _history(self, name: str) -> list[str]:
+    def history(self, name: str) -> list[dict]:
+        """Return every recorded promote and rollback of ``name``, oldest first."""
+        return self._read_history(name)["events"]
+
+    def _read_history(self, name: str) -> dict:
         try:
-            return json.loads((self.model_dir(name) / HISTORY).read_text("utf-8"))["promoted"]
-        except (FileNotFoundError, ValueError, KeyError):
+            data = json.loads((self.model_dir(name) / HISTORY).read_text("utf-8"))
+        except (FileNotFoundError, ValueError):
+            data = {}
+        promoted = data.get("promoted") if isinstance(data, dict) else None
+        events = data.get("events") if isinstance(data, dict) else None
+        if not isinstance(promoted, list):  # no history yet (or an unreadable one): start from the pointer
             current = self.current(name)
-            return [current] if current else []
+            promoted = [current] if current else []
+        return {"promoted": [str(v) for v in promoted], "events": events if isinstance(events, list) else []}
+
+    def _record(self, name: str, action: str, version: str, previous: str | None, history: dict) -> dict:
+        event = {"action": action, "version": version, "previous": previous, "at": _now()}
+        d = self.model_dir(name)
+        _atomic_write(d / CURRENT, version + "\n")
+        _atomic_write(d / HISTORY, json.dumps({"promoted": history["promoted"],
+                                               "events": history["events"] + [event]}) + "\n")
+        return {"model": name, "current": version, "previous": previous, "at": event["at"]}
 
     def promote(self, name: str, version: str) -> dict:
-        """Make ``version`` current and remember the previous one for rollback."""
+        """Make ``version`` current and record it (see the module docs for the lock)."""
         version = self.resolve(name, version)
         read_manifest(self.model_dir(name) / version)
-        history = self._history(name)
-        previous = self.current(name)
-        if not history or history[-1] != version:
-            history.append(version)
-        d = self.model_dir(name)
-        _atomic_write(d / HISTORY, json.dumps({"promoted": history}) + "\n")
-        _atomic_write(d / CURRENT, version + "\n")
-        return {"model": name, "current": version, "previous": previous,
-                "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        with _locked(self.model_dir(name)):
+            history = self._read_history(name)
+            previous = self.current(name)
+            if not history["promoted"] or history["promoted"][-1] != version:
+                history["promoted"].append(version)
+            return self._record(name, "promote", version, previous, history)
 
     def rollback(self, name: str) -> dict:
-        """Make the previously promoted version current again."""
-        current = self.resolve(name)
-        history = [v for v in self._history(name) if (self.model_dir(name) / v / COMPLETE).is_file()]
-        while history and history[-1] == current:
-            history.pop()
-        if not history:
-            raise VecclfError(f"model {name!r}: nothing to roll back to (only {current} was ever promoted)")
-        target = history[-1]
-        d = self.model_dir(name)
-        _atomic_write(d / HISTORY, json.dumps({"promoted": history}) + "\n")
-        _atomic_write(d / CURRENT, target + "\n")
-        return {"model": name, "current": target, "previous": current,
-                "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        """Make the previously promoted version current again, following the recorded history."""
+        self.resolve(name)
+        with _locked(self.model_dir(name)):
+            current = self.resolve(name)
+            history = self._read_history(name)
+            stack = [v for v in history["promoted"] if (self.model_dir(name) / v / COMPLETE).is_file()]
+            while stack and stack[-1] == current:
+                stack.pop()
+            if not stack:
+                raise VecclfError(f"model {name!r}: nothing to roll back to (only {current} was ever promoted)")
+            history["promoted"] = stack
+            return self._record(name, "rollback", stack[-1], current, history)
 
     def manifest(self, name: str, version: str | None = None) -> dict:
         """Return the manifest of a version (default: current)."""

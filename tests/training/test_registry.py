@@ -127,3 +127,54 @@ def test_unknown_model_lists_known_ones(trained):
 def test_empty_store_lists_nothing(tmp_path):
     """A store folder that does not exist yet has no models."""
     assert ModelRegistry(tmp_path / "absent").models() == []
+
+
+PROMOTE_SCRIPT = """
+import json, os, sys, time
+from vecclf.training.registry import ModelRegistry
+store, version, go = sys.argv[1:]
+while not os.path.exists(go):
+    time.sleep(0.001)
+print(json.dumps(ModelRegistry(store).promote("demo", version)))
+"""
+
+
+def test_parallel_promotions_are_all_recorded_in_order(three_versions):
+    """8 promotions at once (separate processes, alternating v2/v3): 8 entries, each 'previous' the one before."""
+    import json
+    import subprocess
+    import sys
+
+    reg = three_versions
+    go = reg.root / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", PROMOTE_SCRIPT, str(reg.root), f"v{2 + i % 2}", str(go)],
+                              stdout=subprocess.PIPE, text=True) for i in range(8)]
+    go.write_text("")
+    outputs = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    events = reg.history("demo")
+    promotions = [e for e in events if e["action"] == "promote"][-8:]
+    assert len(promotions) == 8 and len(events) == 9  # the first version's own promotion, then the 8
+    chain = ["v1"] + [e["version"] for e in promotions]
+    assert [e["previous"] for e in promotions] == chain[:-1]  # each saw the one recorded before it
+    assert sorted((o["current"], o["previous"]) for o in outputs) == sorted((e["version"], e["previous"]) for e in promotions)
+    assert reg.current("demo") == chain[-1]
+
+
+def test_rollback_follows_the_recorded_history(three_versions):
+    """Rollback goes back through what was really promoted, and is recorded too."""
+    reg = three_versions
+    for version in ("v2", "v3", "v2", "v3"):
+        reg.promote("demo", version)
+    assert [reg.rollback("demo")["current"] for _ in range(4)] == ["v2", "v3", "v2", "v1"]
+    actions = [(e["action"], e["version"]) for e in reg.history("demo")]
+    assert actions[-4:] == [("rollback", "v2"), ("rollback", "v3"), ("rollback", "v2"), ("rollback", "v1")]
+
+
+def test_history_of_an_older_store_is_read(three_versions):
+    """A history.json written before events were recorded still drives rollback."""
+    reg = three_versions
+    (reg.model_dir("demo") / "history.json").write_text('{"promoted": ["v1", "v3", "v2"]}\n', "utf-8")
+    (reg.model_dir("demo") / "current").write_text("v2\n", "utf-8")
+    assert reg.rollback("demo")["current"] == "v3"
+    assert reg.rollback("demo")["current"] == "v1"
