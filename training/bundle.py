@@ -37,10 +37,10 @@ BUNDLE_FORMAT = 1
 TRUSTED_TYPES = [
     "vecclf.training.model.TextModel",
     "vecclf.training.embed.DocumentEmbedder",
-    "vecclf.training.features.DenseScale",
-    "vecclf.training.features.NBNgrams",
-    "vecclf.training.features.FirstWords",
-    "vecclf.training.features.CharNgrams",
+    "vecclf.training.features.dense.DenseScale",
+    "vecclf.training.features.words.NBNgrams",
+    "vecclf.training.features.dense.FirstWords",
+    "vecclf.training.features.chars.CharNgrams",
     "sklearn.preprocessing._data.Normalizer",
     "vecclf.training.fasttext_backend.FastTextClassifier",
     "sklearn.calibration._CalibratedClassifier",
@@ -63,6 +63,20 @@ TRUSTED_TYPES = [
     "numpy.dtype",
     "builtins.slice",
 ]
+
+
+# Where the classes of bundles written before vecclf 0.2 (top-level ``training`` package, one features module)
+# live now. Loading rewrites these names in the bundle's schema, in memory; nothing else is ever renamed.
+LEGACY_MODULES = {
+    ("training.model", "TextModel"): "vecclf.training.model",
+    ("training.embed", "DocumentEmbedder"): "vecclf.training.embed",
+    ("training.features", "DenseScale"): "vecclf.training.features.dense",
+    ("training.features", "NBNgrams"): "vecclf.training.features.words",
+    ("training.features", "FirstWords"): "vecclf.training.features.dense",
+    ("training.features", "CharNgrams"): "vecclf.training.features.chars",
+    ("training.fasttext_backend", "FastTextClassifier"): "vecclf.training.fasttext_backend",
+}
+SCHEMA = "schema.json"
 
 
 def sha256_file(path: Path) -> str:
@@ -178,21 +192,61 @@ def load_bundle(bundle: Path, store: str | os.PathLike):
             f"but the store now holds sha256 {vstore.sha256[:12]}...; retrain or restore the vectors"
         )
     try:
-        untrusted = set(sio.get_untrusted_types(file=model_file)) - set(TRUSTED_TYPES)
+        data = migrate_legacy_types(model_file.read_bytes())
+        untrusted = set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES)
         if untrusted:
             raise BundleError(f"{bundle}: {MODEL_FILE} contains untrusted types {sorted(untrusted)}; refusing to load")
-        model = sio.load(model_file, trusted=TRUSTED_TYPES)
+        model = sio.loads(data, trusted=TRUSTED_TYPES)
     except BundleError:
         raise
     except Exception as exc:  # skops raises many types on a damaged file
         raise BundleError(f"{bundle}: {MODEL_FILE} cannot be loaded ({type(exc).__name__}: {exc})") from exc
     if not isinstance(model, TextModel):
         raise BundleError(f"{bundle}: {MODEL_FILE} holds a {type(model).__name__}, not a TextModel")
-    _point_at_store(model, store, vstore.path)
+    point_at_store(model, store, vstore.path)
     return model, manifest
 
 
-def _point_at_store(model, store, vectors_path: Path) -> None:
+def migrate_legacy_types(data: bytes) -> bytes:
+    """Return a skops file's bytes with the class names of :data:`LEGACY_MODULES` moved to today's modules.
+
+    Only the ``__module__`` of those exact (module, class) pairs changes; a file without them is returned as is.
+    """
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        raw = archive.read(SCHEMA)
+        if b'"training.' not in raw:
+            return data
+        changed = False
+
+        def visit(node):
+            nonlocal changed
+            if isinstance(node, dict):
+                moved = LEGACY_MODULES.get((node.get("__module__"), node.get("__class__")))
+                if moved:
+                    node["__module__"] = moved
+                    changed = True
+                for value in node.values():
+                    visit(value)
+            elif isinstance(node, list):
+                for value in node:
+                    visit(value)
+
+        schema = json.loads(raw)
+        visit(schema)
+        if not changed:
+            return data
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as rewritten:
+            for info in archive.infolist():
+                body = json.dumps(schema).encode() if info.filename == SCHEMA else archive.read(info.filename)
+                rewritten.writestr(info, body)
+        return out.getvalue()
+
+
+def point_at_store(model, store, vectors_path: Path) -> None:
     """Make the model and every store-backed part of it read the store it was checked against."""
     from sklearn.base import BaseEstimator
 
@@ -205,9 +259,7 @@ def _point_at_store(model, store, vectors_path: Path) -> None:
             continue
         seen.add(id(obj))
         if isinstance(obj, StoreBacked):
-            obj.store = str(store)
-            obj.vectors = str(vectors_path)
-            obj._store = None
+            obj.repoint(store, vectors_path)
         elif isinstance(obj, BaseEstimator):
             stack.extend(vars(obj).values())
         elif isinstance(obj, (list, tuple)):

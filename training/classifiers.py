@@ -62,3 +62,38 @@ def quiet_convergence():
             log.debug("solver stopped at its iteration cap: %s", w.message)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def linear_head(clf, n_classes: int):
+    """Return ``(coef (n_out, F), intercept (n_out,), link)`` of a fitted logistic regression or its one-vs-rest.
+
+    This is the classifier's serving kernel: the predictor folds each feature block's slice of ``coef``
+    into the block and applies ``link`` (``sigmoid`` for a binary head, ``ovr`` for one-vs-rest sigmoids
+    rescaled to sum to one, ``softmax`` otherwise), as ``predict_proba`` does.
+
+    Raises:
+        Unsupported: the classifier is not a (one-vs-rest) logistic regression of the shape covered.
+    """
+    import numpy as np
+
+    from vecclf.training.kernels import Unsupported
+
+    if type(clf) is LogisticRegression:
+        coef = np.asarray(clf.coef_, dtype=np.float64)
+        intercept = np.asarray(clf.intercept_, dtype=np.float64).ravel()
+        if coef.shape[0] == 1 and n_classes == 2:
+            return coef, intercept, "sigmoid"
+        # predict_proba: one-vs-rest sigmoids for liblinear or multi_class="ovr", else the softmax.
+        ovr = clf.solver == "liblinear" or getattr(clf, "multi_class", None) == "ovr"
+        return coef, intercept, "ovr" if ovr else "softmax"
+    if type(clf) is OneVsRestClassifier:
+        estimators = clf.estimators_
+        if getattr(clf, "multilabel_", False) or len(estimators) != n_classes or n_classes < 3:
+            raise Unsupported("one-vs-rest shape the compiled path does not cover")
+        for e in estimators:
+            if type(e) is not LogisticRegression or np.asarray(e.coef_).shape[0] != 1:
+                raise Unsupported(f"one-vs-rest of {type(e).__name__}")
+        coef = np.vstack([np.asarray(e.coef_, dtype=np.float64) for e in estimators])
+        intercept = np.concatenate([np.asarray(e.intercept_, dtype=np.float64).ravel() for e in estimators])
+        return coef, intercept, "ovr"
+    raise Unsupported(f"classifier {type(clf).__name__}")

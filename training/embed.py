@@ -28,6 +28,12 @@ All pooling is vectorized (see :mod:`vecclf.training.pooling`): documents are
 flattened into one row-index array, large batches are tokenized with
 vectorized byte rules and their distinct tokens looked up in the store's array
 index, and the vectors are summed per document in bounded chunks.
+
+:meth:`DocumentEmbedder.compile` returns the serving kernel (:class:`PoolKernel`):
+the same :func:`~vecclf.training.pooling.pool_rows` over rows found through a
+per-worker cache, the same finishing step (:meth:`DocumentEmbedder.finish`),
+and for one text under mean pooling just the sum of its word vectors (an
+L2-normalised mean is the direction of the sum).
 """
 
 from __future__ import annotations
@@ -36,11 +42,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from vecclf.training.pooling import TokenRows, as_text_list, pool, token_rows
+from vecclf.training.kernels import ONES32, RUN, Batch, l2, l2_rows
+from vecclf.training.pooling import TokenRows, as_text_list, pool, pool_rows, token_rows
 from vecclf.training.settings import DEFAULT_STORE
 from vecclf.training.vectors.store import VectorStore, open_store
 
-__all__ = ["DocumentEmbedder", "TokenRows", "as_text_list", "token_rows", "store_dir"]
+__all__ = ["DocumentEmbedder", "PoolKernel", "StoreBacked", "TokenRows", "as_text_list", "token_rows", "store_dir"]
 
 POOLINGS = ("mean", "sif", "tfidf", "meanmax")
 OOV_POLICIES = ("ignore", "subword")
@@ -62,7 +69,7 @@ class StoreBacked:
 
     The opened store is a cache, not state: it is never cloned or serialised, and
     :func:`vecclf.training.bundle.load_bundle` re-points every ``StoreBacked`` part of a
-    model at the store it was checked against.
+    model at the store it was checked against (:meth:`repoint`).
     """
 
     def __getstate__(self):
@@ -70,12 +77,24 @@ class StoreBacked:
         state.pop("_store", None)
         return state
 
-    def _open(self) -> VectorStore:
+    def vector_store(self) -> VectorStore:
+        """Return the vector store the parameters name, opened once."""
         store = getattr(self, "_store", None)
         if store is None:
             store = open_store(store_dir(self.store), self.vectors)
             self._store = store
         return store
+
+    def use_store(self, store: VectorStore) -> "StoreBacked":
+        """Use the already opened ``store`` (which the parameters must name); return self."""
+        self._store = store
+        return self
+
+    def repoint(self, store, vectors_path) -> None:
+        """Name the model store folder ``store`` and the vectors folder ``vectors_path``; reopen on next use."""
+        self.store = str(store)
+        self.vectors = str(vectors_path)
+        self._store = None
 
 
 class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
@@ -111,7 +130,7 @@ class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
         """Learn pooling weights (idf, principal component) from texts ``X``."""
         self._check_params()
         texts = as_text_list(X)
-        store = self._open()
+        store = self.vector_store()
         self.vectors_sha256_ = store.sha256
         self.vectors_name_ = store.name
         self.dim_ = store.dim
@@ -139,14 +158,15 @@ class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
         """Return the (n_texts, n_features_out_) float32 embeddings of ``X``."""
         check_is_fitted(self, "dim_")
         texts = as_text_list(X)
-        store = self._open()
-        out = self._pool(store, texts)
+        return self.finish(self._pool(self.vector_store(), texts))
+
+    def finish(self, pooled: np.ndarray) -> np.ndarray:
+        """Apply what follows pooling, in place: SIF's common-component removal, then the L2 norm; return it."""
         if self.pooling == "sif" and self.component_.size:
-            out -= np.outer(out @ self.component_, self.component_)
+            pooled -= np.outer(pooled @ self.component_, self.component_)
         if self.normalize:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            np.divide(out, norms, out=out, where=norms > 0)
-        return out
+            l2_rows(pooled)
+        return pooled
 
     def get_feature_names_out(self, input_features=None):
         """Return names ``emb0 ... embN`` for the output columns."""
@@ -169,9 +189,83 @@ class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
             return np.where(found, self.idf_values_[pos], unseen).astype(np.float32)
         return np.ones(len(rows), dtype=np.float32)
 
+    def _weighting(self, store: VectorStore):
+        """Return the row-weight function of this pooling, or None for plain averages."""
+        if self.pooling not in ("sif", "tfidf"):
+            return None
+
+        def weights(rows):
+            return self._weights(store, rows)
+
+        return weights
+
     def _pool(self, store: VectorStore, texts: list[str]) -> np.ndarray:
-        weights = None
-        if self.pooling in ("sif", "tfidf"):
-            def weights(rows):
-                return self._weights(store, rows)
-        return pool(store, texts, pooling=self.pooling, oov=self.oov, empty=self.empty, weights=weights)
+        return pool(store, texts, pooling=self.pooling, oov=self.oov, empty=self.empty, weights=self._weighting(store))
+
+    def compile(self, context) -> "PoolKernel":
+        """Return the serving kernel of this fitted embedder (a dense source; see :mod:`vecclf.training.kernels`)."""
+        check_is_fitted(self, "dim_")
+        return PoolKernel(self, context)
+
+
+class PoolKernel:
+    """:class:`DocumentEmbedder` for serving: rows through a per-worker cache, then the same pooling and finish.
+
+    Stores with fastText subwords (OOV words built from n-grams) and ``empty="error"`` keep the
+    embedder's own ``transform``: the kernel reproduces the common case, not every option.
+    """
+
+    def __init__(self, emb: DocumentEmbedder, context):
+        self._emb = emb
+        self._store = store = emb.vector_store().warm()  # in a preloading master: every worker shares the index
+        self._lookup = context.rows_for(store)
+        self.width = int(emb.n_features_out_)
+        self._matrix = np.asarray(store.vectors).view(np.ndarray)  # plain view: fancy indexing a memmap is slower
+        self._own = emb.empty == "zeros" and not (emb.oov == "subword" and store.ngrams is not None)
+        self._weights = emb._weighting(store)
+        self._mean = self._own and emb.pooling == "mean"
+        # take() gathers rows in one call but copies a non-contiguous array whole first: only on a contiguous
+        # float32 matrix, row by row (C order) or through its C-ordered transpose (a Fortran-ordered .npy).
+        matrix = self._matrix
+        self._by_row = matrix if matrix.dtype == np.float32 and matrix.flags.c_contiguous else None
+        self._by_col = matrix.T if matrix.dtype == np.float32 and matrix.T.flags.c_contiguous else None
+
+    def __call__(self, batch: Batch) -> np.ndarray:
+        emb = self._emb
+        if not self._own:
+            return emb.transform(batch.texts)
+        pooled = pool_rows(self._store, batch.rows(self._lookup), pooling=emb.pooling, weights=self._weights)
+        return emb.finish(pooled)
+
+    def sum_of(self, batch: Batch) -> tuple[np.ndarray | None, int]:
+        """Return the float32 sum of a one-text batch's word vectors (None if it has none), and their number."""
+        rows = self._lookup.list(batch.tokens(self._store.tokenizer)[0])
+        if -1 in rows:
+            rows = [r for r in rows if r >= 0]
+        k = len(rows)
+        if not k:
+            return None, 0
+        if k <= RUN:
+            if self._by_row is not None:
+                return np.dot(ONES32[:k], self._by_row.take(rows, 0)), k
+            if self._by_col is not None:
+                return np.dot(self._by_col.take(rows, 1), ONES32[:k]), k
+        return self._matrix[rows].astype(np.float32, copy=False).sum(axis=0), k
+
+    def mean_pooled(self) -> bool:
+        """Return True when this kernel's output before normalising is a plain mean (so its direction is the sum's)."""
+        return self._mean
+
+    def direction_of(self) -> "PoolKernel | None":
+        return self if self._mean and self._emb.normalize else None
+
+    def one(self, batch: Batch) -> np.ndarray:
+        if not self._mean:
+            return self(batch)[0]
+        out, count = self.sum_of(batch)
+        if out is None:
+            return np.zeros(self.width, dtype=np.float32)
+        out /= count
+        if self._emb.normalize:
+            l2(out)
+        return out

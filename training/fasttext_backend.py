@@ -114,7 +114,7 @@ class FastTextClassifier(StoreBacked, ClassifierMixin, BaseEstimator):
         self.classes_ = np.asarray(sorted({lab for labs in targets for lab in labs}), dtype=object)
         if len(self.classes_) < 2:
             raise DataError(f"need at least two classes to train, got {list(self.classes_)}")
-        store = self._open()
+        store = self.vector_store()
         self.lowercase_ = store.lowercase if self.lowercase is None else bool(self.lowercase)
         self.dim_ = store.dim
         lines = self._lines(texts)

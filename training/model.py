@@ -109,17 +109,9 @@ class TextModel(ClassifierMixin, BaseEstimator):
 
     def explain(self, X) -> list[dict]:
         """Return one ``{"label", "confidence", "scores"[, "labels"]}`` dict per text."""
-        proba = self.predict_proba(X)
-        classes = [str(c) for c in self.classes_]
-        out = []
-        for row in proba:
-            top = int(np.argmax(row))
-            item = {"label": classes[top], "confidence": float(row[top]),
-                    "scores": {c: float(p) for c, p in zip(classes, row)}}
-            if self.multilabel_:
-                item["labels"] = [str(c) for c in self._labels_over(row)]
-            out.append(item)
-        return out
+        rows = self.predict_proba(X).tolist()
+        labels_over = (lambda row: [str(c) for c in self._labels_over(np.asarray(row))]) if self.multilabel_ else None
+        return explanations([str(c) for c in self.classes_], rows, labels_over)
 
     def embedder(self) -> DocumentEmbedder:
         """Return the fitted document embedder inside the features."""
@@ -136,6 +128,23 @@ class TextModel(ClassifierMixin, BaseEstimator):
             elif hasattr(step, "transformer_list"):
                 stack[:0] = [sub for _, sub in step.transformer_list]
         raise DataError("this model has no document embedder")
+
+
+def explanations(classes: list[str], rows: list[list[float]], labels_over=None) -> list[dict]:
+    """Return the ``{"label", "confidence", "scores"[, "labels"]}`` dict of each row of class scores.
+
+    ``label`` is the first of equal maxima (as ``np.argmax``); ``labels_over(row)``, for multi-label
+    models, gives the ``labels`` entry. The one place predictions are put into words, for the
+    pipeline and the compiled predictor alike.
+    """
+    out = []
+    for row in rows:
+        best = row.index(max(row))
+        item = {"label": classes[best], "confidence": row[best], "scores": dict(zip(classes, row))}
+        if labels_over is not None:
+            item["labels"] = labels_over(row)
+        out.append(item)
+    return out
 
 
 def _drop_pruned_terms(estimator) -> None:

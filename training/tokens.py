@@ -1,4 +1,4 @@
-"""Split text into the tokens a vector set was trained on.
+"""Split text into the tokens a vector set was trained on: the one tokenizer of training and serving.
 
 The tokenizer follows the Penn-Treebank conventions that GloVe and word2vec
 vocabularies use: words, clitics split off (``don't`` -> ``do n't``,
@@ -14,6 +14,33 @@ Unicode word class, so accented and non-Latin words stay whole::
 
     >>> Tokenizer(lowercase=True)("Don't PANIC — café!")
     ['do', "n't", 'panic', '—', 'café', '!']
+
+One :class:`Tokenizer`, three entry points that give the same tokens:
+
+- ``tokenizer(text)``: one text (a request). The pattern's two contraction
+  alternatives only match where ``n't`` occurs, so a text without it is
+  matched by the rest of the pattern alone, which is faster;
+- ``tokenizer.many(texts)``: a list of token lists;
+- ``tokenizer.flat(texts)``: every token of a large batch end to end (a
+  pyarrow array) plus each text's count. ASCII texts are tokenized there with
+  a handful of vectorized passes over one byte buffer (below); the others
+  with the pattern; both are merged back in text order.
+
+For ASCII text the token pattern ``\\w+(?=n't\\b)|n't\\b|'\\w+|\\w+|[^\\w\\s]``
+reduces to rules about single bytes and their neighbours:
+
+- every byte is a word byte (``[A-Za-z0-9_]``), whitespace (Python's ``\\s``:
+  ``\\t\\n\\v\\f\\r``, space and ``\\x1c-\\x1f``), an apostrophe, or other;
+- tokens cover every non-whitespace byte exactly once, so a tokenization is
+  just the set of bytes where a token *starts*: every "other" byte; every
+  apostrophe, except the one inside a split ``n't`` (an apostrophe followed
+  by a word byte takes the following word run with it, ``'s``); the first
+  byte of every word run not directly after an apostrophe; and the ``n`` of
+  a split ``n't``: a word run not after an apostrophe, ending in ``n``,
+  followed by ``'t`` and then a non-word byte (``do|n't``).
+
+The tests compare every entry point with a plain ``re.findall`` reference on
+the shared corpora and on random strings over the characters that matter.
 """
 
 from __future__ import annotations
@@ -21,11 +48,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from itertools import repeat
+
+import numpy as np
 
 # Order matters: "n't" is split off before the plain word rule can take it.
 TOKEN_PATTERN = r"\w+(?=n't\b)|n't\b|'\w+|\w+|[^\w\s]"
+_CONTRACTION = r"\w+(?=n't\b)|n't\b|"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
+_PLAIN_RE = re.compile(TOKEN_PATTERN[len(_CONTRACTION):])
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
+# From this many characters on, a batch pays for the byte rules' fixed setup (callers choose flat() or many()).
+FLAT_MIN_CHARS = 20000
 
 
 def normalize(text: str, lowercase: bool) -> str:
@@ -37,6 +71,11 @@ def normalize(text: str, lowercase: bool) -> str:
     return text.lower() if lowercase else text
 
 
+def _find(text: str) -> list[str]:
+    """Return the tokens of a normalised text."""
+    return (_TOKEN_RE if "n't" in text else _PLAIN_RE).findall(text)
+
+
 class Tokenizer:
     """Turn strings into token lists; ``lowercase`` must match the vectors."""
 
@@ -44,12 +83,153 @@ class Tokenizer:
         self.lowercase = lowercase
 
     def __call__(self, text: str) -> list[str]:
-        return _TOKEN_RE.findall(normalize(text, self.lowercase))
+        return _find(normalize(text, self.lowercase))
 
     def many(self, texts: Iterable[str]) -> list[list[str]]:
         """Tokenize each text of ``texts``."""
-        find, low = _TOKEN_RE.findall, self.lowercase
-        return [find(normalize(t, low)) for t in texts]
+        return list(map(_find, map(normalize, texts, repeat(self.lowercase))))
+
+    def flat(self, texts: list[str]):
+        """Return ``(tokens, counts)``: every token of ``texts`` in order as a pyarrow string array, and per-text counts.
+
+        Large batches of ASCII text take the vectorized byte rules (module docs).
+        """
+        import pyarrow as pa
+
+        n = len(texts)
+        is_ascii = np.fromiter(map(str.isascii, texts), dtype=bool, count=n)
+        if is_ascii.all():
+            toks = _ascii_tokens(texts, self.lowercase)
+            return toks.array(), toks.counts
+        plain, other = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
+        toks = _ascii_tokens([texts[i] for i in plain.tolist()], self.lowercase)
+        docs = self.many([texts[i] for i in other.tolist()])
+        counts = np.empty(n, dtype=np.int64)
+        counts[plain] = toks.counts
+        counts[other] = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        # Each text's tokens sit contiguously in [ascii tokens..., other tokens...]; gather them in text order.
+        joined = pa.concat_arrays([toks.array(), pa.array([t for d in docs for t in d], type=pa.large_string())])
+        source_start = np.empty(n, dtype=np.int64)
+        source_start[plain] = _offsets(toks.counts)[:-1]
+        source_start[other] = len(toks) + _offsets(counts[other])[:-1]
+        offsets = _offsets(counts)
+        gather = np.arange(int(offsets[-1]), dtype=np.int64) + np.repeat(source_start - offsets[:-1], counts)
+        return joined.take(pa.array(gather)), counts
 
     def __repr__(self) -> str:
         return f"Tokenizer(lowercase={self.lowercase})"
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets
+
+
+# ---------------------------------------------------------------- byte rules for large ASCII batches
+_WORD, _SPACE, _APOS, _OTHER = 1, 0, 2, 3
+
+_CLASS = np.full(256, _OTHER, dtype=np.uint8)
+for _c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_":
+    _CLASS[_c] = _WORD
+for _c in b"\t\n\x0b\x0c\r \x1c\x1d\x1e\x1f":
+    _CLASS[_c] = _SPACE
+_CLASS[ord("'")] = _APOS
+
+_KEEP_CASE = np.arange(256, dtype=np.uint8)
+_KEEP_CASE[ord("`")] = ord("'")
+_LOWER = _KEEP_CASE.copy()
+_LOWER[ord("A") : ord("Z") + 1] += 32
+
+
+# What a byte is, given the class of the byte before it (index prev * 4 + this):
+# 0 inside a token, 1 starts a token, 2 whitespace.
+_PAIR = np.zeros(16, dtype=np.uint8)
+for _prev in range(4):
+    _PAIR[_prev * 4 + _SPACE] = 2
+    _PAIR[_prev * 4 + _OTHER] = 1
+    _PAIR[_prev * 4 + _APOS] = 1
+    _PAIR[_prev * 4 + _WORD] = 0 if _prev in (_WORD, _APOS) else 1
+_NT = re.compile(rb"n't")
+
+
+class _AsciiTokens:
+    """Tokens of a batch laid end to end: token ``i`` is ``data[offsets[i] : offsets[i + 1]]``.
+
+    ``counts[j]`` is the number of tokens of text ``j``; the tokens are in text order.
+    """
+
+    __slots__ = ("data", "offsets", "counts")
+
+    def __init__(self, data, offsets, counts):
+        self.data = data
+        self.offsets = offsets
+        self.counts = counts
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def array(self):
+        """Return the tokens as one pyarrow large-string array (no copy of the bytes)."""
+        import pyarrow as pa
+
+        return pa.LargeStringArray.from_buffers(len(self), pa.py_buffer(self.offsets), pa.py_buffer(self.data))
+
+    def tokens(self) -> list[list[str]]:
+        """Return the tokens as lists of str, one list per text (for tests and small batches)."""
+        raw = self.data.tobytes()
+        bounds = self.offsets.tolist()
+        flat = [raw[a:b].decode("ascii") for a, b in zip(bounds[:-1], bounds[1:])]
+        out, pos = [], 0
+        for c in self.counts.tolist():
+            out.append(flat[pos : pos + c])
+            pos += c
+        return out
+
+
+def _ascii_tokens(texts: list[str], lowercase: bool) -> _AsciiTokens:
+    """Tokenize ASCII ``texts`` (the caller checks ``str.isascii``)."""
+    # Whitespace between texts and at the end, so no token spans two texts.
+    joined = ("\n".join(texts) + "\n").encode("ascii")
+    data = (_LOWER if lowercase else _KEEP_CASE)[np.frombuffer(joined, dtype=np.uint8)]
+    n = len(data)
+    cls = _CLASS[data]
+    pair = np.empty(n, dtype=np.uint8)
+    pair[0] = cls[0]
+    np.left_shift(cls[:-1], 2, out=pair[1:])
+    pair[1:] |= cls[1:]
+    code = _PAIR[pair]
+    del pair
+    _split_nt(data, cls, code)
+    space = code == 2
+    bounds = np.flatnonzero(code)  # every token start and every whitespace byte
+    is_start = ~space[bounds]
+    pos = np.flatnonzero(is_start)
+    # A token runs to the next boundary; the final newline guarantees there is one.
+    lengths = bounds[pos + 1] - bounds[pos]
+    offsets = np.zeros(len(pos) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    edges = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1, out=edges[1:])
+    counts = np.diff(np.searchsorted(bounds[pos], edges))
+    return _AsciiTokens(data[~space], offsets, counts)
+
+
+def _split_nt(data: np.ndarray, cls: np.ndarray, code: np.ndarray) -> None:
+    """Mark the split ``n't`` contractions in ``code`` (in place)."""
+    raw = data.tobytes()
+    hits = np.fromiter((m.start() for m in _NT.finditer(raw)), dtype=np.int64)
+    if len(hits) == 0:
+        return
+    n = len(data)
+    # "n't" then a non-word byte; the final newline means hits + 3 < n.
+    hits = hits[cls[np.minimum(hits + 3, n - 1)] != _WORD]
+    # The word run ending in this 'n' must not follow an apostrophe (then "'" + run is one token).
+    for p in hits.tolist():
+        j = p
+        while j > 0 and cls[j - 1] == _WORD:
+            j -= 1
+        if j > 0 and cls[j - 1] == _APOS:
+            continue
+        code[p] = 1  # "n't" starts at the 'n' (already so for a one-letter run)
+        code[p + 1] = 0  # its apostrophe starts nothing

@@ -178,10 +178,10 @@ def train(
 
 def _rename_vectors(model: TextModel, name: str) -> None:
     """Record the store *name* (not this machine's path) in every embedder."""
-    from vecclf.training.bundle import _point_at_store
+    from vecclf.training.bundle import point_at_store
 
     store = model.store
-    _point_at_store(model, store, Path(name))
+    point_at_store(model, store, Path(name))
     model.vectors = name
 
 

@@ -1,5 +1,7 @@
 """The fast paths (byte tokenizer, array word index, batched pooling, block import) give the reference results."""
 
+import re
+
 import json
 import random
 from pathlib import Path
@@ -9,9 +11,8 @@ import pytest
 
 from tests.conftest import make_corpus, unavailable, write_glove
 from vecclf.training import pooling
-from vecclf.training.fasttokenize import tokenize_ascii
 from vecclf.training.pooling import pool, token_rows
-from vecclf.training.tokens import Tokenizer
+from vecclf.training.tokens import TOKEN_PATTERN, Tokenizer, normalize
 from vecclf.training.vectors import importers, vocabindex
 from vecclf.training.vectors.importers import import_vectors
 from vecclf.training.vectors.store import VectorStore
@@ -31,7 +32,19 @@ EDGE_TEXTS = [
 
 
 def _reference_tokens(texts, lowercase):
-    return [Tokenizer(lowercase)(t) for t in texts]
+    """The tokenizer's definition, as slowly and plainly as it can be said: the pattern over the normalised text."""
+    return [re.findall(TOKEN_PATTERN, normalize(t, lowercase)) for t in texts]
+
+
+def _flat_tokens(texts, lowercase):
+    """Return ``Tokenizer.flat``'s tokens regrouped per text, checking its counts on the way."""
+    tokens, counts = Tokenizer(lowercase).flat(texts)
+    flat, out, pos = tokens.to_pylist(), [], 0
+    assert len(counts) == len(texts) and int(counts.sum()) == len(flat)
+    for c in counts.tolist():
+        out.append(flat[pos : pos + c])
+        pos += c
+    return out
 
 
 def _random_ascii(n, seed):
@@ -57,27 +70,39 @@ def _corpus_texts(name):
 def test_byte_tokenizer_matches_regex_on_random_ascii(lowercase):
     """On 20k random ASCII strings built from the characters the rules hinge on, both tokenizers agree."""
     texts = _random_ascii(20000, seed=7)
-    assert tokenize_ascii(texts, lowercase).tokens() == _reference_tokens(texts, lowercase)
+    assert _flat_tokens(texts, lowercase) == _reference_tokens(texts, lowercase)
 
 
 @pytest.mark.parametrize("lowercase", [True, False])
 def test_byte_tokenizer_matches_regex_on_edge_cases(lowercase):
     """Contractions, apostrophes, backticks, control characters and empty texts split the same way."""
     texts = [t for t in EDGE_TEXTS if t.isascii()]
-    assert tokenize_ascii(texts, lowercase).tokens() == _reference_tokens(texts, lowercase)
+    assert _flat_tokens(texts, lowercase) == _reference_tokens(texts, lowercase)
 
 
 @pytest.mark.parametrize("name", CORPORA)
 def test_byte_tokenizer_matches_regex_on_shared_corpora(name):
     """Every ASCII sentence of MR, SST-2 and TREC tokenizes identically."""
     texts = [t for t in _corpus_texts(name) if t.isascii()]
-    assert tokenize_ascii(texts, True).tokens() == _reference_tokens(texts, True)
+    assert _flat_tokens(texts, True) == _reference_tokens(texts, True)
 
 
 def test_byte_tokenizer_empty_batch():
     """An empty batch gives no tokens and no counts."""
-    toks = tokenize_ascii([], True)
-    assert len(toks) == 0 and toks.tokens() == []
+    tokens, counts = Tokenizer(True).flat([])
+    assert len(tokens) == 0 and len(counts) == 0
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_every_tokenizer_entry_point_matches_the_reference(lowercase):
+    """One text, many texts and a flat batch mixing ASCII and non-ASCII texts all give the pattern's tokens."""
+    texts = EDGE_TEXTS + _random_ascii(300, seed=3) + ["It DOESN'T work, I don't care; they can't, won't",
+                                                      "o'clock rock'n'roll N'T alone a`b``c ÉCOLE ﬃ Ⅻ ½"]
+    ref = _reference_tokens(texts, lowercase)
+    tokenizer = Tokenizer(lowercase)
+    assert [tokenizer(t) for t in texts] == ref
+    assert tokenizer.many(texts) == ref
+    assert _flat_tokens(texts, lowercase) == ref
 
 
 # ---------------------------------------------------------------- word index
@@ -146,7 +171,7 @@ def _reference_rows(store, texts):
 @pytest.mark.parametrize("threshold", [0, 10**12], ids=["batch-path", "small-path"])
 def test_token_rows_match_reference(glove_store, monkeypatch, threshold):
     """Both token_rows paths give the rows, offsets and OOV words of tokenize-then-dict-lookup."""
-    monkeypatch.setattr(pooling, "FAST_MIN_CHARS", threshold)
+    monkeypatch.setattr(pooling, "FLAT_MIN_CHARS", threshold)
     texts = _batch()
     ref = _reference_rows(glove_store, texts)
     tr = token_rows(glove_store, texts, keep_oov=True)
@@ -174,7 +199,7 @@ def _reference_pool(store, texts, with_max=False):
 @pytest.mark.parametrize("pooling_name", ["mean", "meanmax"])
 def test_pool_matches_straightforward_mean(glove_store, monkeypatch, threshold, pooling_name):
     """Pooled vectors equal a per-document numpy mean (and max) of the word vectors within 1e-5."""
-    monkeypatch.setattr(pooling, "FAST_MIN_CHARS", threshold)
+    monkeypatch.setattr(pooling, "FLAT_MIN_CHARS", threshold)
     texts = _batch()
     got = pool(glove_store, texts, pooling=pooling_name)
     assert got.dtype == np.float32
@@ -192,7 +217,7 @@ def test_pool_long_documents_and_small_chunks(glove_store, monkeypatch):
 
 def test_float16_store_pools_like_its_float32_values(tmp_path, store_dir, monkeypatch):
     """A float16 store pools to the mean of its (float16-rounded) vectors."""
-    monkeypatch.setattr(pooling, "FAST_MIN_CHARS", 0)
+    monkeypatch.setattr(pooling, "FLAT_MIN_CHARS", 0)
     texts, _ = make_corpus(100)
     words = sorted({w for t in texts for w in Tokenizer(True)(t)})
     vecs = np.random.default_rng(0).normal(size=(len(words), 8)).astype(np.float32)

@@ -6,6 +6,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE, make_corpus, write_csv
+from vecclf.training import embed, kernels
+from vecclf.training.embed import PoolKernel
+from vecclf.training.features import chars, sparse, words
+from vecclf.training.features.chars import CharNgramsKernel
+from vecclf.training.features.dense import ScaledDenseKernel
+from vecclf.training.features.words import WordNgramsKernel
 from vecclf.training.inference import PROBE_TEXTS, SMALL_BATCH, Predictor
 from vecclf.training.registry import ModelRegistry
 from vecclf.training.tokens import Tokenizer
@@ -134,22 +140,21 @@ def test_multilabel_falls_back(tiny_vectors, tmp_path):
 
 def test_a_disagreeing_compile_is_dropped(tiny_vectors, sentiment_csv, monkeypatch, caplog):
     """When the compiled numbers differ from the model's on the probes, the pipeline serves."""
-    from vecclf.training import inference
-
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv), features="hybrid")
-    right = inference._CharNgrams.bind
+    right = CharNgramsKernel.bind
 
     def wrong(self, W):  # numbers that compute, but are not the model's
         bias = right(self, W)
         self._M[:, 1:] *= 2.0
         return bias
 
-    monkeypatch.setattr(inference._CharNgrams, "bind", wrong)
+    monkeypatch.setattr(CharNgramsKernel, "bind", wrong)
     with caplog.at_level("INFO", logger="vecclf.training.inference"):
         predictor = Predictor(model)
     assert predictor.compiled is False
     assert "disagrees with the pipeline" in caplog.text  # dropped by the self-check, not by an error
+    assert "disagrees" in predictor.fallback
     np.testing.assert_allclose(predictor.predict_proba(TEXTS), model.predict_proba(TEXTS), atol=1e-12)
 
 
@@ -158,7 +163,7 @@ def test_words_come_from_the_shared_index(tiny_vectors, sentiment_csv):
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv), features="hybrid-pos")
     predictor = Predictor(model)
-    vectors = model.embedder()._open()
+    vectors = model.embedder().vector_store()
     vectors._index = None  # the pipeline's self-check may have built it; the compiled path must not
     predictor.explain(TABLE)
     predictor.embed(TABLE)
@@ -188,14 +193,11 @@ def test_single_and_batch_agree(tiny_vectors, sentiment_csv, topics_csv, feature
     assert predictor.predict_proba([]).shape == (0, len(predictor.classes))
 
 
-@pytest.mark.parametrize("block", ["_WordNgrams", "_CharNgrams", "_ScaledDense"])
-def test_a_disagreeing_one_text_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch, block):
+@pytest.mark.parametrize("cls", [WordNgramsKernel, CharNgramsKernel, ScaledDenseKernel])
+def test_a_disagreeing_one_text_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch, cls):
     """The self-check covers the one-text path too: if only it is wrong, the pipeline serves."""
-    from vecclf.training import inference
-
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv), features="hybrid")
-    cls = getattr(inference, block)
     right = cls.logits1
     monkeypatch.setattr(cls, "logits1", lambda self, batch: right(self, batch) + 0.01)
     predictor = Predictor(model)
@@ -206,17 +208,15 @@ def test_a_disagreeing_one_text_path_is_dropped(tiny_vectors, sentiment_csv, mon
 
 def test_a_disagreeing_one_text_dense_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch):
     """A wrong one-text embedding sum is caught by the self-check as well."""
-    from vecclf.training import inference
-
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv), features="hybrid")
-    right = inference._Pooled.sum_of
+    right = PoolKernel.sum_of
 
     def wrong(self, batch):
         total, count = right(self, batch)
         return (None if total is None else np.ones_like(total)), count
 
-    monkeypatch.setattr(inference._Pooled, "sum_of", wrong)
+    monkeypatch.setattr(PoolKernel, "sum_of", wrong)
     assert Predictor(model).compiled is False
 
 
@@ -289,23 +289,21 @@ def test_one_text_matches_the_model_for_every_head(tiny_vectors, sentiment_csv, 
 @pytest.mark.parametrize("task", ["binary", "three classes"])
 def test_one_text_fallbacks_for_long_texts_agree(tiny_vectors, sentiment_csv, topics_csv, monkeypatch, task):
     """Texts with more terms than the one-text tables cover take the general sums, with the same result."""
-    from vecclf.training import inference
-
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv if task == "binary" else topics_csv), features="hybrid")
     predictor = Predictor(model)
     assert predictor.compiled is True
-    monkeypatch.setattr(inference, "_RUN", 3)
+    for module in (embed, sparse, chars):  # every kernel that sums short runs with dot products
+        monkeypatch.setattr(module, "RUN", 3)
     _assert_one_text_agrees(predictor, model, ONE_TEXTS + TABLE)
 
 
 def test_one_text_with_tiny_caches(tiny_vectors, sentiment_csv, monkeypatch):
     """Per-process caches that keep clearing still give the pipeline's numbers."""
-    from vecclf.training import inference
-
     store, _, _ = tiny_vectors
-    monkeypatch.setattr(inference, "ROW_CACHE_SIZE", 3)
-    monkeypatch.setattr(inference, "WORD_CACHE_SIZE", 2)
+    monkeypatch.setattr(kernels, "ROW_CACHE_SIZE", 3)
+    monkeypatch.setattr(words, "ROW_CACHE_SIZE", 3)
+    monkeypatch.setattr(chars, "WORD_CACHE_SIZE", 2)
     model = _load(store, data=str(sentiment_csv), features="hybrid-pos")
     predictor = Predictor(model)
     assert predictor.compiled is True
@@ -313,16 +311,15 @@ def test_one_text_with_tiny_caches(tiny_vectors, sentiment_csv, monkeypatch):
         _assert_one_text_agrees(predictor, model, ONE_TEXTS + TABLE)
     # A cache holds at most its bound plus what one text taught it.
     texts = ONE_TEXTS + TABLE
-    assert len(predictor._row_cache) <= 3 + max(len(set(Tokenizer(True)(t))) for t in texts)
-    chars = next(b for b in predictor._blocks if isinstance(b, inference._CharNgrams))
-    assert len(chars._word_cols) <= 2 + max(len(set(t[:1000].lower().split())) for t in texts)
+    row_cache = predictor._context.rows_for(model.embedder().vector_store())._cache
+    assert 0 < len(row_cache) <= 3 + max(len(set(Tokenizer(True)(t))) for t in texts)
+    kernel = next(b for b in predictor._kernels if isinstance(b, CharNgramsKernel))
+    assert len(kernel._word_cols) <= 2 + max(len(set(t[:1000].lower().split())) for t in texts)
 
 
 @pytest.mark.parametrize("layout", ["fortran", "float16"])
 def test_one_text_on_other_matrix_layouts(tiny_vectors, sentiment_csv, layout):
     """A Fortran-ordered or float16 vectors.npy (as some imports ship it) gives the same one-text numbers."""
-    from vecclf.training import inference
-
     store, _, _ = tiny_vectors
     path = store / "vectors" / "tiny" / "vectors.npy"
     matrix = np.load(path)
@@ -330,26 +327,11 @@ def test_one_text_on_other_matrix_layouts(tiny_vectors, sentiment_csv, layout):
     model = _load(store, data=str(sentiment_csv), features="hybrid")
     predictor = Predictor(model)
     assert predictor.compiled is True
-    pooled = predictor._blocks[-1]._pooled
-    assert isinstance(pooled, inference._Pooled)
+    pooled = predictor._kernels[-1]._pooled
+    assert isinstance(pooled, PoolKernel)
     assert (pooled._by_row is None) and ((pooled._by_col is not None) == (layout == "fortran"))
     _assert_one_text_agrees(predictor, model, ONE_TEXTS + TABLE)
     np.testing.assert_allclose(predictor.predict_proba(TABLE), model.predict_proba(TABLE), rtol=0, atol=1e-5)
-
-
-def test_fast_tokenizing_matches_the_tokenizer():
-    """The one-text tokenizing shortcut (texts without "n't") gives the Tokenizer's tokens, either casing."""
-    from vecclf.training.inference import _PLAIN_RE, _tokenize
-
-    assert _PLAIN_RE is not None  # the shortcut is in use with the current token pattern
-    texts = ONE_TEXTS + TABLE + PROBE_TEXTS + [
-        "don't", "DON'T", "Don’t", "isn't it", "n't", "'n't", "can'tt", "won't've", "it's 'quoted' 'tis",
-        "o'clock rock'n'roll", "N'T alone", "a`b``c", "x_y__z 3.14 1,000 -5 e-mail", "ÉCOLE ﬃ Ⅻ ½",
-    ]
-    for lowercase in (True, False):
-        tokenizer = Tokenizer(lowercase)
-        assert _tokenize(tokenizer, texts) == tokenizer.many(texts)
-        assert [_tokenize(tokenizer, [t])[0] for t in texts] == [tokenizer(t) for t in texts]
 
 
 # ---------------------------------------------------------------- any text: one-text path == pipeline
@@ -388,17 +370,15 @@ def test_any_one_text_equals_the_pipeline(tiny_vectors, sentiment_csv, topics_cs
 
 def test_a_disagreeing_batch_path_is_dropped(tiny_vectors, sentiment_csv, monkeypatch):
     """The self-check runs the batch arithmetic itself, though the probes are few enough to go text by text."""
-    from vecclf.training import inference
-
     assert len(PROBE_TEXTS) <= SMALL_BATCH
     store, _, _ = tiny_vectors
     model = _load(store, data=str(sentiment_csv), features="hybrid")
-    right = inference._CharNgrams.entries
+    right = CharNgramsKernel.entries
 
     def wrong(self, batch):
         doc, col, tf = right(self, batch)
         return doc, (col + 1) % self.width, tf  # every gram counted in its neighbour column
 
-    monkeypatch.setattr(inference._CharNgrams, "entries", wrong)
+    monkeypatch.setattr(CharNgramsKernel, "entries", wrong)
     predictor = Predictor(model)
     assert predictor.compiled is False

@@ -1,0 +1,188 @@
+"""TF-IDF character n-grams inside word boundaries, and their serving kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
+
+from vecclf.training.features.sparse import SharedTerms, SparseKernel, distinct, pack_terms, unpack_terms
+from vecclf.training.kernels import RUN, WORD_CACHE_SIZE, Unsupported, cached
+from vecclf.training.pooling import as_text_list
+
+
+def _log_tf_steps(n: int) -> np.ndarray:
+    """Return ``(n, 2)``: what the j-th occurrence of a term adds to ``tf^2`` and ``tf``, with ``tf = 1 + ln count``."""
+    tf = 1.0 + np.log(np.arange(1, n + 1, dtype=np.float64))
+    before = np.concatenate([[0.0], tf[:-1]])
+    return np.column_stack([tf * tf - before * before, tf - before])
+
+
+# One text's occurrences are weighted by the step each adds to its column's sublinear tf (~300 kB, built at
+# import, so in the gunicorn master); a text with more occurrences than RUN takes the run-by-run arithmetic.
+_TF_STEPS = _log_tf_steps(RUN)
+_STEPS = np.arange(RUN)
+
+
+class CharNgrams(TransformerMixin, BaseEstimator):
+    """TF-IDF character n-grams inside word boundaries of a text's first ``max_chars`` characters.
+
+    A thin wrapper over scikit-learn's ``TfidfVectorizer(analyzer="char_wb")``
+    that keeps only the terms and idf weights, in compact form.
+    """
+
+    def __init__(self, ngram_range=(2, 5), min_df=2, max_features=400_000, lowercase=True, max_chars=1000):
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.max_features = max_features
+        self.lowercase = lowercase
+        self.max_chars = max_chars
+
+    def _limit(self) -> int | None:
+        return getattr(self, "max_chars", None)  # bundles written before the cap have no attribute
+
+    def _head(self, X) -> list[str]:
+        # Character n-grams pay off on short, noisy text; on long documents the word and vector
+        # blocks carry the content, and n-gramming every character would dominate training time.
+        texts = as_text_list(X)
+        limit = self._limit()
+        if limit:
+            texts = [t[:limit] for t in texts]
+        return texts
+
+    def _vectorizer(self, vocabulary=None) -> TfidfVectorizer:
+        return TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.ngram_range), sublinear_tf=True,
+                               lowercase=self.lowercase, min_df=self.min_df, max_features=self.max_features,
+                               vocabulary=vocabulary, dtype=np.float32)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_fitted", None)
+        return state
+
+    def fit(self, X, y=None):
+        """Learn the n-gram vocabulary and idf weights."""
+        texts = self._head(X)
+        vec = self._vectorizer()
+        if len(texts) < 50 and self.min_df > 1:
+            vec.set_params(min_df=1)  # too few texts for a rare-gram floor
+        vec.fit(texts)
+        self.terms_ = pack_terms(vec.vocabulary_)
+        self.idf_ = np.asarray(vec.idf_, dtype=np.float64)
+        self._fitted = None
+        return self
+
+    def transform(self, X):
+        """Return the TF-IDF matrix."""
+        check_is_fitted(self, "idf_")
+        vec = getattr(self, "_fitted", None)
+        if vec is None:
+            vec = self._vectorizer(unpack_terms(self.terms_))
+            vec.idf_ = self.idf_
+            self._fitted = vec
+        return vec.transform(self._head(X))
+
+    def compile(self, context) -> "CharNgramsKernel":
+        """Return the serving kernel of this fitted block (see :mod:`vecclf.training.kernels`)."""
+        check_is_fitted(self, "idf_")
+        vectorizer = self._vectorizer({"": 0})  # only its analyzer is used: no vocabulary needed
+        return CharNgramsKernel(self.terms_, self.idf_, vectorizer.build_analyzer(), vectorizer.build_preprocessor(),
+                                self._limit())
+
+
+class CharNgramsKernel(SparseKernel):
+    """:class:`CharNgrams` for serving: character n-grams inside word boundaries, sublinear tf times idf.
+
+    ``char_wb`` n-grams never cross whitespace, so a text's grams are its
+    words' grams: each word's sorted columns are cached per worker, and one
+    text is one sort of its words' columns, each occurrence weighted by the
+    step it adds to its column's sublinear tf (no run-length pass needed).
+    """
+
+    def __init__(self, terms: str, idf: np.ndarray, analyze, preprocess, max_chars: int | None):
+        super().__init__(idf)
+        self._terms = SharedTerms(terms, 0)
+        if self._terms.size != self.width:
+            raise Unsupported("character vocabulary and idf differ in length")
+        self._analyze, self._preprocess, self._max_chars = analyze, preprocess, max_chars
+        # Per process: word -> its n-gram columns, sorted, as the bytes of int64s (joining bytes is cheaper than
+        # concatenating arrays, and a bytes object is smaller than an array).
+        self._word_cols: dict[str, bytes] = {}
+
+    def _columns(self, words: list[str]) -> list[bytes]:
+        """Return the sorted n-gram columns of each word (int64 bytes), learning the ones not seen before."""
+        return cached(self._word_cols, words, self._learn, WORD_CACHE_SIZE)
+
+    def _learn(self, words: list[str]) -> list[bytes]:
+        # Lowercasing is idempotent, so analysing a preprocessed word gives the grams it has inside the whole text.
+        grams = [self._analyze(w) for w in words]
+        cols = self._terms.find([g for gs in grams for g in gs]).astype(np.int64, copy=False)
+        out = []
+        for part in np.split(cols, np.cumsum([len(g) for g in grams])[:-1]):
+            part = part[part >= 0]
+            part.sort()
+            out.append(part.tobytes())
+        return out
+
+    def logits1(self, batch):
+        text = batch.texts[0]
+        words = self._preprocess(text[: self._max_chars] if self._max_chars else text).split()
+        if not words:
+            return 0.0
+        # Every occurrence of every word's columns, in a fresh (writable) buffer.
+        merged = np.frombuffer(bytearray().join(self._columns(words)), dtype=np.int64)
+        n = len(merged)
+        if not n:
+            return 0.0
+        merged.sort()
+        if n > RUN:
+            return self._runs(merged)
+        # The j-th occurrence of a column (j = 0, 1, ..., counted from its first place in the sorted array) adds
+        # _TF_STEPS[j] to its [tf^2, tf]: the steps of tf = 1 + ln(count) add up to the sublinear tf of the text.
+        j = _STEPS[:n] - merged.searchsorted(merged)
+        # Row 0: sum of tf^2 weight^2 (the squared norm); row 1: sum of tf weight W.
+        sums = _TF_STEPS.take(j, 0).T @ self._M.take(merged, 0)
+        if self._scalar:
+            (sq, _), (_, w) = sums.tolist()
+            return self.scaled(sq, w)
+        return self.scaled(float(sums[0, 0]), sums[1, 1:])
+
+    def _runs(self, merged: np.ndarray):
+        """Return the logits of one text from its sorted column occurrences, run by run (any length)."""
+        edge = np.empty(len(merged) + 1, dtype=bool)
+        edge[0] = edge[-1] = True
+        np.not_equal(merged[1:], merged[:-1], out=edge[1:-1])
+        starts = np.flatnonzero(edge)
+        tf = np.log(np.diff(starts))
+        tf += 1.0
+        part = self._M.take(merged[starts[:-1]], 0)
+        w = tf @ part[:, 1:]
+        return self.scaled(float(np.dot(tf * tf, part[:, 0])), float(w[0]) if self._scalar else w)
+
+    def entries(self, batch):
+        preprocess = self._preprocess
+        texts = [t[: self._max_chars] for t in batch.texts] if self._max_chars else batch.texts
+        per_doc = [preprocess(t).split() for t in texts]
+        counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
+        codes: dict[str, int] = {}
+        occurrences = np.fromiter((codes.setdefault(w, len(codes)) for d in per_doc for w in d), dtype=np.int64,
+                                  count=int(counts.sum()))
+        grams = self._columns(list(codes))
+        if not grams:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0)
+        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams)) // 8
+        table = np.frombuffer(b"".join(grams), dtype=np.int64)
+        starts = np.cumsum(lengths) - lengths
+        # Every occurrence of a word contributes that word's grams to its document.
+        spans = lengths[occurrences]
+        total = int(spans.sum())
+        ends = np.cumsum(spans)
+        index = np.arange(total, dtype=np.int64) + np.repeat(starts[occurrences] - (ends - spans), spans)
+        doc = np.repeat(np.repeat(np.arange(len(per_doc)), counts), spans)
+        doc, col, tf = distinct(doc, table[index], self.width)
+        tf = tf.astype(np.float64)
+        np.log(tf, out=tf)
+        tf += 1.0
+        return doc, col, tf

@@ -1,0 +1,137 @@
+"""What the sparse n-gram blocks share: compact vocabularies and the arithmetic of their kernels.
+
+A sparse block's row for a text is ``tf[col] * weight[col]`` over its
+columns, L2-normalised; its share of the logits is that row times the
+classifier's weights. :class:`SparseKernel` folds the column weights into
+the classifier's once (``bind``) and keeps ``[weight^2 | weight * W]`` in one
+array, so a single text gathers its columns' numbers in one ``take`` and sums
+them in one product; a batch goes through ``(doc, col, tf)`` entries.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vecclf.training.kernels import ONES, RUN, cached
+from vecclf.training.vectors.vocabindex import VocabIndex
+
+
+def pack_terms(vocabulary: dict) -> str:
+    """Return a vocabulary's terms in column order as one newline-joined string.
+
+    Bundles store this instead of a dict: skops writes a dict entry by entry
+    into its JSON schema (~300 bytes a term), a string in one piece.
+    Terms never contain a newline: the tokenizer and ``char_wb`` split on whitespace.
+    """
+    terms = [""] * len(vocabulary)
+    for term, col in vocabulary.items():
+        terms[col] = term
+    return "\n".join(terms)
+
+
+def unpack_terms(packed: str) -> dict:
+    """Return the term -> column mapping of :func:`pack_terms` output."""
+    return {term: col for col, term in enumerate(packed.split("\n"))} if packed else {}
+
+
+class SharedTerms:
+    """Strings -> positions through an array index that forked workers share, plus a small per-process cache.
+
+    A dict built in the gunicorn master is shared too, but every lookup increments the reference count
+    of the int it returns, so each worker ends up with its own copy of every page of ints it touched
+    (tens of MB for a large n-gram vocabulary). The arrays of a :class:`VocabIndex` are only ever read;
+    the cache holds the worker's own ints.
+    """
+
+    def __init__(self, packed: str, cache_size: int, shift: int = 0, absent: int = -1):
+        self._index = VocabIndex(np.frombuffer(packed.encode("utf-8", "surrogatepass"), dtype=np.uint8))
+        self.size = self._index.size
+        self._cache: dict[str, int] = {}
+        self._cache_size = cache_size
+        self._shift, self._absent = shift, absent
+
+    def find(self, keys: list[str]) -> np.ndarray:
+        """Return the position of each key (-1 if absent), bypassing the cache."""
+        return self._index.rows_of(keys) if keys else np.zeros(0, dtype=np.int64)
+
+    def ids(self, keys: list[str]) -> list[int]:
+        """Return the position plus ``shift`` of each key (``absent`` if none) through the cache."""
+        return cached(self._cache, keys, self._learn, self._cache_size)
+
+    def _learn(self, keys: list[str]) -> list[int]:
+        shift, absent = self._shift, self._absent
+        return [v + shift if v >= 0 else absent for v in self.find(keys).tolist()]
+
+
+def distinct(doc: np.ndarray, col: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the distinct ``(doc, col)`` pairs, sorted by document, and how often each occurs."""
+    keys = doc * width + col
+    # Stable sort is a merge sort: far faster than the default on the sorted runs the blocks produce.
+    keys.sort(kind="stable")
+    first = np.empty(len(keys), dtype=bool)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(keys)))
+    keys = keys[starts]
+    return keys // width, keys % width, counts
+
+
+class SparseKernel:
+    """Rows of ``tf * weight[col]``, L2-normalised, times the classifier's weights (see the module docs).
+
+    Subclasses give ``entries(batch)`` (the batch's ``(doc, col, tf)``) and ``logits1(batch)``.
+    """
+
+    width = 0
+
+    def __init__(self, column_weight: np.ndarray):
+        self._colw = np.asarray(column_weight, dtype=np.float64)
+        self.width = len(self._colw)
+
+    def bind(self, W: np.ndarray) -> np.ndarray:
+        """Fold the column weights into ``W`` (width, n_out); return the bias this block adds (none)."""
+        # Its last row, all zeros, is where a one-text term without a column points.
+        self._M = np.zeros((self.width + 1, 1 + W.shape[1]), dtype=np.float64)
+        np.multiply(self._colw, self._colw, out=self._M[:-1, 0])
+        np.multiply(self._colw[:, None], W, out=self._M[:-1, 1:])
+        self._W, self._sq = self._M[:-1, 1:], self._M[:-1, 0]
+        self._scalar = W.shape[1] == 1
+        return np.zeros(W.shape[1])
+
+    def entries(self, batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(doc, col, tf)``: each document's distinct columns and term frequencies."""
+        raise NotImplementedError
+
+    def logits1(self, batch):
+        """Return what a one-text batch adds to the logits: a float for a one-column head, else an array (or 0.0)."""
+        raise NotImplementedError
+
+    def scaled(self, sq: float, w):
+        """Return ``w / sqrt(sq)``, the row's products with the weights over its L2 norm (0.0 for an empty row)."""
+        return w / math.sqrt(sq) if sq > 0 else 0.0
+
+    def distinct_sum(self, cols: list[int]):
+        """Return the logits of one text whose distinct columns are ``cols``, each with term frequency one."""
+        k = len(cols)
+        rows = self._M.take(cols, 0)
+        sums = np.dot(ONES[:k], rows) if k <= RUN else np.add.reduce(rows, 0)
+        if self._scalar:
+            sq, w = sums.tolist()
+            return self.scaled(sq, w)
+        return self.scaled(float(sums[0]), sums[1:])
+
+    def add(self, batch, logits: np.ndarray) -> None:
+        """Add the block's share of every text's logits (the batch arithmetic; one text takes ``logits1``)."""
+        n = len(batch.texts)
+        doc, col, tf = self.entries(batch)
+        if not len(col):
+            return
+        norm = np.sqrt(np.bincount(doc, weights=tf * tf * self._sq[col], minlength=n))
+        np.divide(1.0, norm, out=norm, where=norm > 0)
+        weighted = self._W[col]
+        weighted *= (tf * norm[doc])[:, None]
+        for k in range(logits.shape[1]):
+            logits[:, k] += np.bincount(doc, weights=weighted[:, k], minlength=n)
