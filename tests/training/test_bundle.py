@@ -199,3 +199,48 @@ def test_bundle_reads_the_store_it_is_loaded_from(tiny_vectors, sentiment_csv, t
     assert {type(p).__name__ for p in parts} == {"DocumentEmbedder", "FirstWords"}
     assert all(str(moved) in p.store for p in parts)
     np.testing.assert_array_equal(model.predict_proba(texts), before)
+
+
+def _as_written_before_0_2(model_file):
+    """Rewrite a bundle's skops schema with the class locations vecclf 0.1 used (top-level ``training``)."""
+    import io
+
+    old = {module: legacy for (legacy, _), module in bundle_mod.LEGACY_MODULES.items()}
+    with zipfile.ZipFile(model_file) as archive:
+        members = {info.filename: (info, archive.read(info.filename)) for info in archive.infolist()}
+    schema = members["schema.json"][1].decode()
+    for module, legacy in old.items():
+        schema = schema.replace(f'"{module}"', f'"{legacy}"')
+    assert '"training.model"' in schema and '"training.features"' in schema
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, (info, body) in members.items():
+            archive.writestr(info, schema.encode() if name == "schema.json" else body)
+    model_file.write_bytes(out.getvalue())
+
+
+def test_bundles_written_before_the_rename_still_load(tiny_vectors):
+    """A bundle naming training.model / training.features classes loads, predicting what it predicted."""
+    store, _, _ = tiny_vectors
+    texts, labels = make_corpus(80)
+    model = TextModel(vectors="tiny", store=str(store), features="hybrid-pos").fit(texts, labels)
+    reg = ModelRegistry(store)
+    reg.save("old", model, {"vectors": {"name": "tiny", "sha256": model.embedder().vectors_sha256_}})
+    bundle = store / "old" / "v1"
+    _as_written_before_0_2(bundle / MODEL_FILE)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["model_sha256"] = bundle_mod.sha256_file(bundle / MODEL_FILE)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    loaded, _ = load_bundle(bundle, store)
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS), model.predict_proba(TEXTS))
+
+
+def test_legacy_names_other_than_vecclf_classes_are_not_trusted(tiny_vectors):
+    """The migration moves only vecclf's own old class names: any other module stays untrusted."""
+    import io
+
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        archive.writestr("schema.json", json.dumps({"__module__": "training.evil", "__class__": "TextModel",
+                                                    "content": {"__module__": "os", "__class__": "system"}}))
+    assert bundle_mod.migrate_legacy_types(data.getvalue()) == data.getvalue()
