@@ -234,6 +234,8 @@ class PoolKernel:
         emb = self._emb
         if not self._own:
             return emb.transform(batch.texts)
+        if self._mean and len(batch.texts) == 1:
+            return self.one(batch)[None, :]
         pooled = pool_rows(self._store, batch.rows(self._lookup), pooling=emb.pooling, weights=self._weights)
         return emb.finish(pooled)
 

@@ -13,11 +13,12 @@ embed`` and the service start fast. Two steps:
   pyarrow's hash kernel and only the distinct ones looked up. The serving
   kernel maps tokens through its per-worker cache instead and builds the same
   :class:`TokenRows`.
-- :func:`pool_rows` sums the (weighted) word vectors of each document with
-  one sparse-times-dense product over the distinct rows in use, so no
-  per-token copy of the vectors is ever made (and a float16 store is
-  converted only for the rows a batch uses); ``meanmax`` adds per-document
-  maxima.
+- :func:`pool_rows` sums the (weighted) word vectors of each document: a
+  request-sized batch copies each token's vector and sums them per document;
+  a large one uses one sparse-times-dense product over the distinct rows in
+  use, so no per-token copy of the vectors is ever made (and a float16 store
+  is converted only for the rows a batch uses). ``meanmax`` adds
+  per-document maxima.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from vecclf.training.vectors.subword import oov_vector
 
 # Floats gathered per pooling chunk (64 MB of float32).
 _CHUNK_FLOATS = 1 << 24
+# Up to this many floats (4 MB), a batch copies each token's vector and sums per document directly.
+_DIRECT_FLOATS = 1 << 20
 
 
 class TokenRows:
@@ -127,13 +130,15 @@ def pool_rows(
 
     OOV words in ``tr`` (when it kept them and the store has subwords) get vectors from character n-grams.
     """
-    import scipy.sparse as sp
-
     n_docs = len(tr.offsets) - 1
     doc_ids = np.repeat(np.arange(n_docs), np.diff(tr.offsets))
     known = tr.rows >= 0
     rows = tr.rows[known]
     docs = doc_ids[known]
+    if not (store.ngrams is not None and tr.oov_words) and len(rows) * store.dim <= _DIRECT_FLOATS:
+        return _pool_direct(store, rows, docs, n_docs, pooling, empty, weights, texts)
+    import scipy.sparse as sp
+
     uniq, inverse = _distinct(rows, store.size)
     # Only the rows in use become float32 (a float16 store is never copied whole).
     table = np.asarray(store.vectors.view(np.ndarray)[uniq], dtype=np.float32)
@@ -152,10 +157,7 @@ def pool_rows(
             order = np.argsort(docs, kind="stable")
             docs, inverse, weight = docs[order], inverse[order], weight[order]
     counts = np.bincount(docs, weights=weight, minlength=n_docs)
-    if empty == "error" and (counts == 0).any():
-        first = int(np.flatnonzero(counts == 0)[0])
-        shown = f" ({texts[first][:60]!r})" if texts is not None else ""
-        raise DataError(f"text {first} has no word with a vector{shown}")
+    _check_empty(counts, empty, texts)
     indptr = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(np.bincount(docs, minlength=n_docs), out=indptr[1:])
     # Entries are already grouped by document, so the CSR matrix is built without sorting.
@@ -166,6 +168,35 @@ def pool_rows(
     if pooling != "meanmax":
         return mean
     return np.hstack([mean, _segment_max(table, inverse, docs, n_docs, store.dim)])
+
+
+def _pool_direct(store, rows, docs, n_docs, pooling, empty, weights, texts) -> np.ndarray:
+    """Return :func:`pool_rows`'s result for a batch small enough to copy each token's vector (no subwords).
+
+    A sparse product costs a fixed ~50 us to set up; a request of a few texts gathers its rows and
+    sums them per document instead (``docs`` is sorted).
+    """
+    table = np.asarray(store.vectors.view(np.ndarray)[rows], dtype=np.float32)
+    weight = weights(rows).astype(np.float32) if weights is not None else None
+    counts = np.bincount(docs, weights=weight, minlength=n_docs)
+    _check_empty(counts, empty, texts)
+    mean = np.zeros((n_docs, store.dim), dtype=np.float32)
+    maxed = np.zeros_like(mean) if pooling == "meanmax" else None
+    if len(rows):
+        nonempty = np.flatnonzero(np.bincount(docs, minlength=n_docs))
+        starts = np.searchsorted(docs, nonempty)
+        sums = np.add.reduceat(table if weight is None else table * weight[:, None], starts, axis=0)
+        mean[nonempty] = sums / counts[nonempty, None]
+        if maxed is not None:
+            maxed[nonempty] = np.maximum.reduceat(table, starts, axis=0)
+    return mean if maxed is None else np.hstack([mean, maxed])
+
+
+def _check_empty(counts: np.ndarray, empty: str, texts: list[str] | None) -> None:
+    if empty == "error" and (counts == 0).any():
+        first = int(np.flatnonzero(counts == 0)[0])
+        shown = f" ({texts[first][:60]!r})" if texts is not None else ""
+        raise DataError(f"text {first} has no word with a vector{shown}")
 
 
 def _distinct(rows: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -195,11 +195,13 @@ def _reference_pool(store, texts, with_max=False):
     return out
 
 
+@pytest.mark.parametrize("direct", [0, 10**12], ids=["sparse-sum", "direct-sum"])
 @pytest.mark.parametrize("threshold", [0, 10**12], ids=["batch-path", "small-path"])
 @pytest.mark.parametrize("pooling_name", ["mean", "meanmax"])
-def test_pool_matches_straightforward_mean(glove_store, monkeypatch, threshold, pooling_name):
-    """Pooled vectors equal a per-document numpy mean (and max) of the word vectors within 1e-5."""
+def test_pool_matches_straightforward_mean(glove_store, monkeypatch, threshold, pooling_name, direct):
+    """Pooled vectors equal a per-document numpy mean (and max) of the word vectors within 1e-5, either sum."""
     monkeypatch.setattr(pooling, "FLAT_MIN_CHARS", threshold)
+    monkeypatch.setattr(pooling, "_DIRECT_FLOATS", direct)
     texts = _batch()
     got = pool(glove_store, texts, pooling=pooling_name)
     assert got.dtype == np.float32
@@ -209,6 +211,7 @@ def test_pool_matches_straightforward_mean(glove_store, monkeypatch, threshold, 
 def test_pool_long_documents_and_small_chunks(glove_store, monkeypatch):
     """Documents of thousands of tokens, split across pooling chunks, still match within 1e-5."""
     monkeypatch.setattr(pooling, "_CHUNK_FLOATS", 12 * 7)
+    monkeypatch.setattr(pooling, "_DIRECT_FLOATS", 0)  # the sparse path, whose maxima are chunked
     texts, _ = make_corpus(40)
     long_texts = [" ".join(texts) * 5, "", texts[0], " ".join(texts[::-1]) * 3]
     got = pool(glove_store, long_texts, pooling="meanmax")
@@ -301,3 +304,16 @@ def test_vectors_lookup_imports_nothing_heavy(tiny_vectors):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("pooling_name", ["sif", "tfidf", "meanmax"])
+def test_direct_and_sparse_sums_agree_with_weights(glove_store, monkeypatch, pooling_name):
+    """Weighted poolings give the same document vectors whether a batch is summed directly or sparsely."""
+    from vecclf.training.embed import DocumentEmbedder
+
+    texts = _batch()
+    emb = DocumentEmbedder(vectors=str(glove_store.path), pooling=pooling_name).use_store(glove_store).fit(texts)
+    monkeypatch.setattr(pooling, "_DIRECT_FLOATS", 0)
+    sparse_sum = emb.transform(texts)
+    monkeypatch.setattr(pooling, "_DIRECT_FLOATS", 10**12)
+    np.testing.assert_allclose(emb.transform(texts), sparse_sum, rtol=0, atol=1e-5)
