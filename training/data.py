@@ -221,21 +221,32 @@ def _lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+def json_line(path, lineno: int, line: str, columns) -> dict | None:
+    """Return the JSON object on line ``lineno`` (None for a blank line), checked to hold every one of ``columns``.
+
+    Raises:
+        DataError: the line is not a JSON object or lacks a column, naming the file and line.
+    """
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        raise DataError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: line {lineno}: expected a JSON object, got {type(obj).__name__}")
+    for column in columns:
+        if column not in obj:
+            raise DataError(f"{path}: line {lineno}: column {column!r} not found (keys: {', '.join(obj) or 'none'})")
+    return obj
+
+
 def _read_jsonl(path, text, fmt, text_column, label_column):
+    columns = [text_column] + ([label_column] if label_column else [])
     for lineno, line in enumerate(_lines(text), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise DataError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}: line {lineno}: expected a JSON object, got {type(obj).__name__}")
-        if text_column not in obj:
-            raise DataError(f"{path}: line {lineno}: column {text_column!r} not found (keys: {', '.join(obj) or 'none'})")
-        if label_column and label_column not in obj:
-            raise DataError(f"{path}: line {lineno}: column {label_column!r} not found (keys: {', '.join(obj) or 'none'})")
-        yield f"line {lineno}", lineno, obj[text_column], (obj[label_column] if label_column else None)
+        obj = json_line(path, lineno, line, columns)
+        if obj is not None:
+            yield f"line {lineno}", lineno, obj[text_column], (obj[label_column] if label_column else None)
 
 
 def _read_fasttext(path, text, fmt, text_column, label_column):
