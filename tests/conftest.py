@@ -53,6 +53,17 @@ def make_corpus(n: int = 120, seed: int = 0) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
+NEW_WORDS = ["zorblax", "flimflam"]
+
+
+def write_in_domain(path: Path, n: int = 300) -> Path:
+    """Write unlabelled reviews, one a line, from the fixture vocabulary plus NEW_WORDS (no base store has them)."""
+    texts, _ = make_corpus(n, seed=7)
+    lines = [f"{t} {NEW_WORDS[i % 2]} really {NEW_WORDS[(i + 1) % 2]}" if i % 3 == 0 else t for i, t in enumerate(texts)]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    return path
+
+
 def write_csv(path: Path, rows: list[dict], delimiter: str = ",") -> Path:
     """Write dict rows as CSV/TSV with a header."""
     with open(path, "w", encoding="utf-8", newline="") as fh:

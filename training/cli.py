@@ -78,6 +78,28 @@ def cmd_vectors_similar(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_vectors_train(args, settings: Settings) -> int:
+    from vecclf.training.vectors.trainer import VectorSettings, train_vectors
+
+    chosen = VectorSettings(algorithm=args.algorithm, dim=args.dim, epochs=args.epochs, window=args.window,
+                            min_count=args.min_count, workers=args.workers, seed=args.seed,
+                            architecture=args.architecture, bucket=args.bucket, min_n=args.min_n, max_n=args.max_n)
+    _emit(train_vectors(settings.store, args.name, args.corpus, chosen, lowercase=args.casing == "lower",
+                        text_column=args.text_column, fmt=args.format, encoding=args.encoding, force=args.force))
+    return 0
+
+
+def cmd_vectors_finetune(args, settings: Settings) -> int:
+    from vecclf.training.vectors.finetune import FinetuneSettings, finetune_vectors
+
+    lock = {} if args.lock_factor is None else {"lock_factor": args.lock_factor}
+    chosen = FinetuneSettings(epochs=args.epochs, min_count=args.min_count, window=args.window, workers=args.workers,
+                              seed=args.seed, **lock)
+    _emit(finetune_vectors(settings.store, args.base, args.corpus, args.name, chosen, text_column=args.text_column,
+                           fmt=args.format, encoding=args.encoding, force=args.force))
+    return 0
+
+
 # ---------------------------------------------------------------- models
 def cmd_train(args, settings: Settings) -> int:
     from vecclf.training.train import train
@@ -85,7 +107,8 @@ def cmd_train(args, settings: Settings) -> int:
     _emit(train(store=settings.store, name=args.name, data=args.data, vectors=args.vectors, text_column=args.text_column,
                 label_column=args.label_column, data_format=args.format, test=args.test, test_size=args.test_size,
                 cv=args.cv, features=args.features, classifier=args.classifier, C=args.C,
-                class_weight=args.class_weight, seed=args.seed, promote=args.promote, budget=args.budget))
+                class_weight=args.class_weight, seed=args.seed, promote=args.promote, budget=args.budget,
+                unlabelled=args.unlabelled))
     return 0
 
 
@@ -233,6 +256,24 @@ def _data_flags(p, labels: bool = True) -> None:
                    help="data format (default: from the file extension)")
 
 
+def _corpus_flags(p) -> None:
+    from vecclf.training.corpus import FORMATS
+
+    p.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
+                   help="in-domain text: one document a line, or a data file read for --text-column")
+    p.add_argument("--name", required=True, help="name of the new vector store")
+    p.add_argument("--text-column", default="text", help="column holding the text in CSV/TSV/JSONL/Parquet (default: text)")
+    p.add_argument("--format", default="auto", choices=["auto", *FORMATS],
+                   help="corpus format (default: from the extension; plain text when it names none)")
+    p.add_argument("--encoding", default="auto", help="text encoding (default auto: UTF-8, else Windows-1252, else Latin-1)")
+    p.add_argument("--min-count", type=int, default=5, help="ignore words seen fewer times (default 5)")
+    p.add_argument("--window", type=int, default=5, help="context words on each side (default 5)")
+    p.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)),
+                   help="training threads (default: the CPUs, at most 8; 1 makes --seed reproduce the store exactly)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace an existing store of that name")
+
+
 def _serve_flags(p) -> None:
     p.add_argument("--host", default=None, help="bind address (default: $VECCLF_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: $VECCLF_PORT or 8000)")
@@ -279,6 +320,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("word")
     p.add_argument("--top", type=int, default=10)
     p.set_defaults(func=cmd_vectors_similar)
+    p = vsub.add_parser("train", help="train word2vec or fastText vectors on in-domain text (gensim)", parents=[common])
+    _corpus_flags(p)
+    p.add_argument("--algorithm", default="word2vec", choices=["word2vec", "fasttext"],
+                   help="fasttext also learns subword n-grams: unseen words get vectors (default: word2vec)")
+    p.add_argument("--architecture", default="skipgram", choices=["skipgram", "cbow"])
+    p.add_argument("--dim", type=int, default=100, help="vector dimensions (default 100)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the corpus (default 5)")
+    p.add_argument("--casing", default="lower", choices=["lower", "keep"], help="lowercase the text (default: lower)")
+    p.add_argument("--bucket", type=int, default=200_000, help="fastText n-gram hash buckets (default 200000)")
+    p.add_argument("--min-n", type=int, default=3, help="shortest fastText character n-gram (default 3)")
+    p.add_argument("--max-n", type=int, default=6, help="longest fastText character n-gram (default 6)")
+    p.set_defaults(func=cmd_vectors_train)
+    p = vsub.add_parser("finetune", help="continue training a vector store on in-domain text", parents=[common])
+    p.add_argument("--base", required=True, help="the vector store to start from")
+    _corpus_flags(p)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="passes over the corpus (default: the base model's own; 5 for vectors-only bases)")
+    p.add_argument("--lock-factor", type=float, default=None,
+                   help="vectors-only bases: how fast pretrained vectors move, 0 (frozen) to 1 (default 0.5)")
+    p.set_defaults(func=cmd_vectors_finetune)
 
     p = sub.add_parser("train", help="train a new model version", parents=[common])
     p.add_argument("--name", required=True)
@@ -298,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, default=None, help="seconds for --features auto's search")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--promote", action="store_true", help="make the new version current")
+    p.add_argument("--unlabelled", nargs="+", default=None, metavar="FILE",
+                   help="in-domain texts to fine-tune --vectors on first (read as vectors finetune --corpus)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model version on labelled data", parents=[common])
@@ -375,6 +438,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     level_name = settings.log_level or ("INFO" if sys.stderr.isatty() else "WARNING")
     level = logging.DEBUG if args.verbose else getattr(logging, level_name, logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # gensim logs every step at INFO; vecclf reports what matters of it (epochs, words/s) itself.
+    logging.getLogger("gensim").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.func(args, settings)
     except VecclfError as exc:

@@ -103,8 +103,13 @@ def train(
     seed: int = 0,
     promote: bool = False,
     budget: float | None = None,
+    unlabelled: list[str] | None = None,
 ) -> dict:
-    """Train, evaluate and save a new version of model ``name``; return the report."""
+    """Train, evaluate and save a new version of model ``name``; return the report.
+
+    ``unlabelled`` files fine-tune ``vectors`` first (:func:`~vecclf.training.vectors.finetune.finetuned_for_training`);
+    the model then uses the fine-tuned store.
+    """
     from vecclf.training.selection import choose_config
 
     started = time.monotonic()
@@ -128,6 +133,12 @@ def train(
         train_idx, test_idx = split(ds, test_size if test_size is not None else 0.2, seed)
         train_ds, test_ds = subset(ds, train_idx), subset(ds, test_idx)
         check_trainable(train_ds, label_column)
+    finetuned = None
+    if unlabelled:  # last, so a mistake in the other arguments fails before the long part
+        from vecclf.training.vectors.finetune import finetuned_for_training
+
+        finetuned = finetuned_for_training(store, vstore.name, unlabelled, text_column=text_column, seed=seed)
+        vstore = open_store(store, finetuned["name"])
     cw = resolve_class_weight(train_ds.labels, class_weight)
     if classifier == "fasttext":
         # fastText builds its own features; there is nothing for --features auto to choose.
@@ -160,6 +171,7 @@ def train(
         "selection": selection,
         "n_train": len(train_ds),
         "n_test": len(test_ds) if test_ds is not None else 0,
+        "finetuned": {"base": vectors, "corpus": vstore.manifest["corpus"]} if finetuned else None,
     }
     version, current = registry.save(name, model, manifest, promote=promote)
     return {
@@ -172,6 +184,8 @@ def train(
         "encoding": ds.encoding,
         "config": manifest["config"],
         "selection": selection,
+        "vectors": vstore.name,
+        **({"finetuned": finetuned} if finetuned else {}),
         "seconds": round(time.monotonic() - started, 2),
     }
 

@@ -186,7 +186,7 @@ def import_vectors(
             "source": str(src.resolve()),
             "source_format": fmt,
             "lowercase": _casing(words, casing),
-            "subword": bool(extra),
+            "subword": "bucket" in extra,
             **extra,
         }
         path = writer.commit(manifest)
@@ -352,13 +352,15 @@ def _read_word2vec_bin(src: Path, writer: StoreWriter, limit: int | None, dtype:
 
 def _read_gensim_model(src: Path, writer: StoreWriter, limit: int | None, dtype: str, fmt: str) -> tuple[list[str], dict]:
     """Read a fastText .bin or gensim KeyedVectors file through gensim."""
+    model = None
     if fmt == "fasttext-bin":
-        from gensim.models.fasttext import load_facebook_vectors
+        from gensim.models.fasttext import load_facebook_model
 
-        try:
-            kv = load_facebook_vectors(str(src))
+        try:  # the whole model, output weights included, so the store can be fine-tuned (vectors/state.py)
+            model = load_facebook_model(str(src))
         except Exception as exc:  # gensim raises assorted errors on bad .bin files
             raise VectorFormatError(f"{src}: not a readable fastText .bin model ({type(exc).__name__}: {exc})") from exc
+        kv = model.wv
     else:
         from vecclf.training.vectors.safe_gensim import load_keyed_vectors
 
@@ -376,6 +378,10 @@ def _read_gensim_model(src: Path, writer: StoreWriter, limit: int | None, dtype:
     if ngrams is not None and bucket > 0 and ngrams.shape[0] == bucket:
         writer.write_ngrams(ngrams, dtype)
         extra = {"minn": int(kv.min_n), "maxn": int(kv.max_n), "bucket": bucket}
+    if model is not None:
+        from vecclf.training.vectors.state import save_state
+
+        extra["training_state"] = save_state(writer.tmp, model, rows=size)
     if not np.isfinite(matrix).all():
         raise VectorFormatError(f"{src}: contains values that are not finite (nan/inf) or overflow {dtype}")
     return words[:size], extra
