@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None,
                    help="passes over the corpus (default: the base model's own; 5 for vectors-only bases)")
     p.add_argument("--lock-factor", type=float, default=None,
-                   help="vectors-only bases: how fast pretrained vectors move, 0 (frozen) to 1 (default 0.5)")
+                   help="vectors-only bases: how fast pretrained vectors move, 0 (frozen) to 1 (default 1)")
     p.set_defaults(func=cmd_vectors_finetune)
 
     p = sub.add_parser("train", help="train a new model version", parents=[common])

@@ -35,7 +35,7 @@ def test_vectors_only_base_grows_and_adapts(tiny_vectors, corpus):
         same = np.array_equal(tuned.vectors[i], base[i])
         assert same is (word not in used), word
     assert m["vocabulary"] == {"base": len(words), "added": 2, "adapted": len(used - set(NEW))}
-    assert m["settings"]["method"] == "vectors-only" and m["settings"]["lock_factor"] == 0.5
+    assert m["settings"]["method"] == "vectors-only" and m["settings"]["lock_factor"] == 1.0
     assert m["base"]["name"] == "tiny" and m["base"]["sha256"] == open_store(store, "tiny").sha256
     assert len(m["corpus"]["sha256"]) == 64 and m["corpus"]["files"][0]["sha256"]
     assert m["training_state"] is None and m["lowercase"] is True
