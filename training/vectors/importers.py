@@ -379,9 +379,9 @@ def _read_gensim_model(src: Path, writer: StoreWriter, limit: int | None, dtype:
         writer.write_ngrams(ngrams, dtype)
         extra = {"minn": int(kv.min_n), "maxn": int(kv.max_n), "bucket": bucket}
     if model is not None:
-        from vecclf.training.vectors.state import save_state
+        from vecclf.training.vectors.state import save_model_state
 
-        extra["training_state"] = save_state(writer.tmp, model, rows=size)
+        extra["training_state"] = save_model_state(writer.tmp, model, rows=size)
     if not np.isfinite(matrix).all():
         raise VectorFormatError(f"{src}: contains values that are not finite (nan/inf) or overflow {dtype}")
     return words[:size], extra

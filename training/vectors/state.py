@@ -59,30 +59,41 @@ def model_settings(model) -> dict:
     return settings
 
 
-def save_state(folder: Path, model, rows: int | None = None) -> dict | None:
-    """Write ``model``'s training state for its first ``rows`` words into ``folder``; return the manifest entry.
+def save_model_state(folder: Path, model, rows: int | None = None) -> dict | None:
+    """Write a gensim model's training state for its first ``rows`` words; return the manifest entry.
 
     Returns None (nothing written) when the state cannot be cut to ``rows``: a
     hierarchical-softmax tree spans the whole vocabulary.
     """
-    from vecclf.training.vectors.writer import sha256_files
-
     size = len(model.wv)
     rows = size if rows is None else min(rows, size)
     if model.hs and rows < size:
         log.info("not keeping the training state: a hierarchical-softmax model cannot be cut to %d words", rows)
         return None
     settings = model_settings(model)
-    output = model.syn1 if model.hs else model.syn1neg
     counts = np.fromiter((model.wv.get_vecattr(i, "count") for i in range(rows)), dtype=np.int64, count=rows)
+    output = model.syn1 if model.hs else model.syn1neg
+    input_rows = model.wv.vectors_vocab[:rows] if settings["algorithm"] == "fasttext" else None
+    return save_state(folder, settings, output=output[:rows], counts=counts, input_rows=input_rows)
+
+
+def save_state(folder: Path, settings: dict, *, output: np.ndarray, counts: np.ndarray,
+               input_rows: np.ndarray | None = None) -> dict:
+    """Write a training state into ``folder``/state and return its manifest entry.
+
+    ``settings`` are :func:`model_settings`' keys; ``output``, ``counts`` and
+    (fastText) ``input_rows`` have one row per word of the store, in its order.
+    """
+    from vecclf.training.vectors.writer import sha256_files
+
     state = folder / STATE_DIR
     state.mkdir()
     files = []
-    if settings["algorithm"] == "fasttext":
-        np.save(state / INPUT_FILE, np.asarray(model.wv.vectors_vocab[:rows], dtype=np.float32), allow_pickle=False)
+    if input_rows is not None:
+        np.save(state / INPUT_FILE, np.asarray(input_rows, dtype=np.float32), allow_pickle=False)
         files.append(INPUT_FILE)
-    np.save(state / OUTPUT_FILE, np.asarray(output[:rows], dtype=np.float32), allow_pickle=False)
-    np.save(state / COUNTS_FILE, counts, allow_pickle=False)
+    np.save(state / OUTPUT_FILE, np.asarray(output, dtype=np.float32), allow_pickle=False)
+    np.save(state / COUNTS_FILE, np.asarray(counts, dtype=np.int64), allow_pickle=False)
     files += [OUTPUT_FILE, COUNTS_FILE]
     return {**settings, "files": files, "sha256": sha256_files([state / f for f in files])}
 

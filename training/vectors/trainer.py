@@ -26,7 +26,7 @@ from vecclf.training.corpus import Corpus
 from vecclf.training.errors import DataError
 from vecclf.training.tokens import Tokenizer
 from vecclf.training.vectors.progress import TrainingPasses
-from vecclf.training.vectors.state import model_settings, save_state
+from vecclf.training.vectors.state import model_settings, save_model_state
 from vecclf.training.vectors.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def check_vocabulary(model, corpus: Corpus, min_count: int) -> None:
                         "give more text or a lower --min-count")
 
 
-def write_model(writer: StoreWriter, model, *, keep_state: bool = True) -> dict:
+def write_model(writer: StoreWriter, model) -> dict:
     """Write ``model``'s vectors (and n-grams, and training state) into ``writer``; return the manifest fields."""
     words = list(model.wv.index_to_key)
     vectors = np.asarray(model.wv.vectors, dtype=np.float32)
@@ -114,7 +114,7 @@ def write_model(writer: StoreWriter, model, *, keep_state: bool = True) -> dict:
                        "bucket": int(model.wv.bucket)})
     else:
         fields["subword"] = False
-    fields["training_state"] = save_state(writer.tmp, model) if keep_state else None
+    fields["training_state"] = save_model_state(writer.tmp, model)
     return fields
 
 
