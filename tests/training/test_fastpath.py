@@ -13,7 +13,7 @@ from tests.conftest import make_corpus, unavailable, write_glove
 from vecclf.training import pooling
 from vecclf.training.pooling import pool, token_rows
 from vecclf.training.tokens import TOKEN_PATTERN, Tokenizer, normalize
-from vecclf.training.vectors import importers, vocabindex
+from vecclf.training.vectors import importers, vocabindex, word2vec_files
 from vecclf.training.vectors.importers import import_vectors
 from vecclf.training.vectors.store import VectorStore
 from vecclf.training.vectors.vocabindex import VocabIndex
@@ -258,7 +258,7 @@ def _write_word2vec_bin(path, words, vecs, newline):
 @pytest.mark.parametrize("newline", [True, False], ids=["c-tool-layout", "gensim-layout"])
 def test_word2vec_bin_block_reader_across_block_edges(tmp_path, store_dir, monkeypatch, newline):
     """Reading in tiny blocks (words and vectors cut at every offset) imports the exact vectors."""
-    monkeypatch.setattr(importers, "_READ_BYTES", 7)
+    monkeypatch.setattr(word2vec_files, "_READ_BYTES", 7)
     rng = np.random.default_rng(5)
     words = ["the", "Cat", "café", "日本", "x" * 40] + [f"w{i}" for i in range(50)]
     vecs = rng.normal(size=(len(words), 5)).astype(np.float32)

@@ -203,13 +203,13 @@ def _infinite_value(files, tmp_path):
 
 BROKEN = [
     (_truncated_binary, "truncated"),
-    (_wrong_field_count, "line 2: expected a word and 3 numbers, got 3 fields"),
+    (_wrong_field_count, "line 2: expected a word and 3 numbers separated by single spaces (as on line 1), got 3 fields"),
     (_not_a_number, "line 3: a vector value is not a number"),
     (_empty, "file is empty"),
     (_header_too_large, "truncated: expected 5 vectors, found 2"),
     (_evil_pickle, "refusing to unpickle posix.system"),
     (_truncated_gensim, "not a readable gensim KeyedVectors file"),
-    (_truncated_fasttext_bin, "not a readable fastText .bin model"),
+    (_truncated_fasttext_bin, "truncated: the file ends inside the input matrix"),
     (_infinite_value, "not finite"),
 ]
 

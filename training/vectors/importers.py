@@ -1,130 +1,56 @@
-"""Read word vectors from every supported format into a vector store.
+"""Import word vectors from every supported format into a vector store.
 
-Formats (``--format``; ``auto`` sniffs the first bytes):
+Formats (``--format``; ``auto`` sniffs the content, see
+:mod:`~vecclf.training.vectors.sources`; gzip, bzip2 and xz are read transparently):
 
 =============== ==========================================================
 word2vec-bin    Mikolov's binary: ``count dim`` header, then word + float32s
 word2vec-text   ``count dim`` header, then ``word v1 ... vd`` per line
 fasttext-vec    the same text layout, as fastText writes ``.vec`` files
 glove           text without a header line
-fasttext-bin    Facebook fastText ``.bin`` models: word vectors *and* the
-                subword n-gram buckets, so OOV words still get vectors
+fasttext-bin    Facebook fastText ``.bin`` models of either layout: word
+                vectors *and* the subword n-gram buckets, so OOV words
+                still get vectors
 gensim          gensim ``KeyedVectors.save`` files (read with a restricted
                 unpickler that only builds gensim/numpy objects)
 =============== ==========================================================
 
-Text and word2vec binary files are streamed block by block into the output
-``.npy`` with plain writes (never through a memory map), so importing a
-multi-GB file needs memory for one block plus the vocabulary, not for the
-matrix.
-``.gz`` files are read transparently. Any malformed or truncated input raises
-:class:`VectorFormatError` naming the file and line/entry; nothing is kept.
+An import stores exactly the words and vectors gensim reads from the same file
+with the same ``encoding``/``unicode_errors``, or is refused with
+:class:`VectorFormatError`: one line naming the file, the row and, where one
+exists, the option that would help; nothing is kept. Every row is checked
+against the header (or the first row), every word must decode, every value
+must be finite. A word repeated later in the file keeps its first vector (as
+gensim intends); the result reports how many words were replaced, skipped or
+deduplicated.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
-import struct
+import re
 from pathlib import Path
 
 import numpy as np
 
-from vecclf.training.errors import VectorFormatError
-from vecclf.training.vectors.store import VECTORS_FILE
-from vecclf.training.vectors.writer import StoreWriter
+from vecclf.training.errors import VecclfError, VectorFormatError
+from vecclf.training.vectors.decoding import WordDecoder
+from vecclf.training.vectors.fasttext_bin import read_fasttext_bin
+from vecclf.training.vectors.sources import READ_ERRORS, detect_format, is_plain, open_source
+from vecclf.training.vectors.word2vec_files import count_rows, read_text, read_word2vec_bin
+from vecclf.training.vectors.writer import RowSink, StoreWriter
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("word2vec-bin", "word2vec-text", "glove", "fasttext-bin", "fasttext-vec", "gensim")
-FASTTEXT_MAGIC = 793712314
-_CHUNK_LINES = 20000
-_READ_BYTES = 1 << 22
-_MAX_WORD_BYTES = 10000
-
-
-def _open(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    return open(path, "rb")
-
-
-def _progress(total: int, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=None, leave=False, mininterval=1.0)
-
-
-def _is_int(text: bytes) -> bool:
-    return text.isdigit()
-
-
-def detect_format(path: str | os.PathLike) -> str:
-    """Guess the format of a vectors file from its first bytes."""
-    path = Path(path)
-    try:
-        with _open(path) as fh:
-            head = fh.read(65536)
-    except (OSError, EOFError) as exc:
-        raise VectorFormatError(f"{path}: cannot read ({exc})") from exc
-    if not head.strip():
-        raise VectorFormatError(f"{path}: file is empty")
-    if len(head) >= 4 and struct.unpack("<i", head[:4])[0] == FASTTEXT_MAGIC:
-        return "fasttext-bin"
-    if head[:1] == b"\x80":
-        return "gensim"
-    first, _, rest = head.partition(b"\n")
-    fields = first.split()
-    if len(fields) == 2 and all(_is_int(f) for f in fields):
-        dim = int(fields[1])
-        second = rest.split(b"\n", 1)[0]
-        try:
-            parts = second.decode("utf-8").rstrip().split(" ")
-            [float(x) for x in parts[-dim:]]
-            is_text = len(parts) >= dim + 1
-        except (UnicodeDecodeError, ValueError):
-            is_text = False
-        if not is_text:
-            return "word2vec-bin"
-        return "fasttext-vec" if ".vec" in path.suffixes else "word2vec-text"
-    return "glove"
-
-
-class _RowSink:
-    """Append float32 row blocks to the store's matrix file with plain writes.
-
-    Writing through the memory map would make every written page count in the
-    importer's RSS; ``pwrite`` goes through the page cache instead, so memory
-    stays at one block whatever the matrix size. Each block is checked for
-    non-finite values (after the dtype cast) before it is written.
-    """
-
-    def __init__(self, writer: StoreWriter, size: int, dim: int, dtype: str, src: Path):
-        matrix = writer.matrix(size, dim, dtype)  # creates the .npy file with its header
-        self.offset = int(matrix.offset)
-        self.dtype = np.dtype(dtype)
-        self.row_bytes = dim * self.dtype.itemsize
-        self.src = src
-        self.rows = 0
-        self.fd = os.open(writer.tmp / VECTORS_FILE, os.O_WRONLY)
-
-    def write(self, block: np.ndarray) -> None:
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as inf, refused below
-            out = np.ascontiguousarray(np.asarray(block, dtype=np.float32).astype(self.dtype, copy=False))
-        if not np.isfinite(out).all():
-            raise VectorFormatError(f"{self.src}: contains values that are not finite (nan/inf) or overflow {self.dtype}")
-        data = memoryview(out).cast("B")
-        at = self.offset + self.rows * self.row_bytes
-        while len(data):
-            done = os.pwrite(self.fd, data, at)
-            data, at = data[done:], at + done
-        self.rows += len(out)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+__all__ = ["FORMATS", "detect_format", "import_vectors"]
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # tabs aside: gensim writes them in words
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Searched in words joined by newlines: anything but the separators.
+_TEXT_BAD = re.compile("[\r\ud800-\udfff]")
+_BINARY_BAD = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+_CHECK_BLOCK = 100_000
 
 
 def _casing(words: list[str], casing: str) -> bool:
@@ -146,11 +72,15 @@ def import_vectors(
     dtype: str = "float32",
     casing: str = "auto",
     force: bool = False,
+    encoding: str = "utf-8",
+    unicode_errors: str = "strict",
+    words_with_spaces: bool = False,
 ) -> dict:
     """Import ``src`` as vector store ``name`` and return its manifest.
 
     Raises:
-        VectorFormatError: the file is malformed, truncated or of another format.
+        VectorFormatError: the file is malformed, truncated, of another format, or holds
+            a word that does not decode under ``encoding`` with ``unicode_errors``.
         VecclfError: the name exists (without ``force``) or is invalid.
     """
     src = Path(src)
@@ -160,25 +90,29 @@ def import_vectors(
         raise VectorFormatError(f"--dtype must be float32 or float16, not {dtype!r}")
     if limit is not None and limit <= 0:
         raise VectorFormatError(f"--limit must be positive, not {limit}")
+    decoder = WordDecoder(encoding, unicode_errors)
     if fmt == "auto":
         fmt = detect_format(src)
         log.info("detected format %s for %s", fmt, src)
     if fmt not in FORMATS:
         raise VectorFormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "gensim" and (decoder.encoding != "utf-8" or unicode_errors != "strict"):
+        raise VectorFormatError(f"{src}: --encoding and --unicode-errors do not apply to gensim KeyedVectors files "
+                                "(their words are stored as text)")
+    if words_with_spaces and fmt not in ("word2vec-text", "fasttext-vec", "glove"):
+        raise VectorFormatError(f"{src}: --words-with-spaces applies to text formats only, not {fmt}")
     with StoreWriter(store, name, force=force) as writer:
-        if fmt in ("word2vec-text", "fasttext-vec"):
-            words = _read_text(src, writer, limit, dtype, header=True)
-            extra = {}
-        elif fmt == "glove":
-            words = _read_text(src, writer, limit, dtype, header=False)
-            extra = {}
-        elif fmt == "word2vec-bin":
-            words = _read_word2vec_bin(src, writer, limit, dtype)
-            extra = {}
-        else:
-            words, extra = _read_gensim_model(src, writer, limit, dtype, fmt)
+        reader = _READERS[fmt]
+        try:
+            words, where, extra = reader(src, writer, limit, dtype, decoder, words_with_spaces)
+        except VecclfError:  # a StorageError is an OSError too
+            raise
+        except READ_ERRORS as exc:
+            raise VectorFormatError(f"{src}: cannot read ({exc})") from exc
+        words, dropped = _keep_first(words, where, writer, src)
         writer.write_vocab(words)
         dim = writer.vectors.shape[1]
+        spaced = extra.pop("with_spaces", 0)
         manifest = {
             "dim": int(dim),
             "size": len(words),
@@ -187,6 +121,10 @@ def import_vectors(
             "source_format": fmt,
             "lowercase": _casing(words, casing),
             "subword": "bucket" in extra,
+            "encoding": None if fmt == "gensim" else decoder.encoding,
+            "unicode_errors": None if fmt == "gensim" else unicode_errors,
+            "words": {"read": len(words) + dropped, "replaced": decoder.replaced, "skipped": decoder.skipped,
+                      "deduplicated": dropped, "with_spaces": spaced},
             **extra,
         }
         path = writer.commit(manifest)
@@ -194,194 +132,169 @@ def import_vectors(
     return {**writer.manifest, "path": str(path)}
 
 
-def _count_lines(src: Path) -> int:
-    # Blank lines are skipped by the reader, so they must not count (a trailing blank line is common).
-    with _open(src) as fh:
-        return sum(1 for line in fh if line.strip())
+def _check_words(words: list, where, binary: bool) -> None:
+    """Refuse words the store cannot hold (line breaks, non-text) and, in binary files, control characters.
+
+    A control character in a word2vec binary word means the entries were misread: the
+    word before held a space, or the header's dimension is wrong.
+    """
+    pattern = _BINARY_BAD if binary else _TEXT_BAD
+    for start in range(0, len(words), _CHECK_BLOCK):  # joined a block at a time: one regex pass, little memory
+        block = words[start : start + _CHECK_BLOCK]
+        try:
+            text = "\n".join(block)
+            if text.count("\n") == len(block) - 1 and not pattern.search(text):
+                continue
+        except TypeError:
+            pass
+        for i, word in enumerate(block, start):
+            if not isinstance(word, str):
+                raise VectorFormatError(f"{where(i)}: the key {word!r} is of type {type(word).__name__}, not a word")
+            if _SURROGATE.search(word):
+                raise VectorFormatError(f"{where(i)}: the word {word!r} cannot be stored as UTF-8 (a lone surrogate)")
+            if binary and _CONTROL.search(word):
+                raise VectorFormatError(f"{where(i)}: the word {word!r} holds control characters: the entries are "
+                                        "misaligned (an earlier word with a space, or a wrong header dimension)")
+            if "\n" in word or "\r" in word:
+                raise VectorFormatError(f"{where(i)}: the word {word!r} holds a line break; vecclf cannot store it")
 
 
-def _parse_header(line: bytes, src: Path) -> tuple[int, int]:
-    fields = line.split()
-    if len(fields) != 2 or not all(_is_int(f) for f in fields):
-        raise VectorFormatError(f"{src}: line 1: expected a 'count dim' header, got {line[:80]!r}")
-    count, dim = int(fields[0]), int(fields[1])
-    if count <= 0 or dim <= 0:
-        raise VectorFormatError(f"{src}: line 1: header says {count} words of {dim} dims")
-    return count, dim
+def repeated(words: list[str]) -> np.ndarray:
+    """Return a boolean mask of the words that repeat an earlier word."""
+    mask = np.zeros(len(words), dtype=bool)
+    hashes = np.fromiter(map(hash, words), dtype=np.int64, count=len(words))
+    order = np.argsort(hashes, kind="stable")
+    ties = np.flatnonzero(hashes[order[1:]] == hashes[order[:-1]])
+    rows = np.unique(np.concatenate([order[ties], order[ties + 1]]))  # every word sharing its hash, in file order
+    seen: set[str] = set()
+    for row in rows.tolist():
+        if words[row] in seen:
+            mask[row] = True
+        seen.add(words[row])
+    return mask
 
 
-def _split_line(raw: bytes, lineno: int, src: Path, dim: int | None) -> tuple[str, list[str]]:
+def _keep_first(words: list[str], where, writer: StoreWriter, src: Path) -> tuple[list[str], int]:
+    """Drop every repeat of an earlier word (rows and words); return the words kept and how many were dropped."""
+    again = repeated(words)
+    dropped = int(again.sum())
+    if not dropped:
+        return words, 0
+    first = int(np.flatnonzero(again)[0])
+    log.warning("%s: %d repeated words dropped, keeping the first vector of each (as gensim does); the first "
+                "repeat is %r at %s", src, dropped, words[first], where(first).rsplit(": ", 1)[-1])
+    keep = np.flatnonzero(~again)
+    writer.keep_rows(keep)
+    return [words[i] for i in keep], dropped
+
+
+def _sink(writer: StoreWriter, dtype: str, src: Path):
+    return lambda size, dim: RowSink(writer, size, dim, dtype, source=src)
+
+
+def _read_text_file(src, writer, limit, dtype, decoder, words_with_spaces, header):
+    count = None
+    if not header:
+        with open_source(src) as fh:
+            count = count_rows(fh)
+    with open_source(src) as fh:
+        words, lines, spaced = read_text(fh, src, _sink(writer, dtype, src), header=header, count=count, limit=limit,
+                                         decoder=decoder, words_with_spaces=words_with_spaces)
+    where = lambda i: f"{src}: line {lines[i]}"  # noqa: E731
+    _check_words(words, where, binary=False)
+    return words, where, {"with_spaces": spaced}
+
+
+def _read_word2vec(src, writer, limit, dtype, decoder, words_with_spaces):
+    with open_source(src) as fh:
+        words = read_word2vec_bin(fh, src, _sink(writer, dtype, src), limit=limit, decoder=decoder)
+    where = lambda i: f"{src}: entry {i + 1}"  # noqa: E731
+    _check_words(words, where, binary=True)
+    return words, where, {}
+
+
+def _read_fasttext(src, writer, limit, dtype, decoder, words_with_spaces):
+    with open_source(src) as fh:
+        model = read_fasttext_bin(fh, src, decoder, src if is_plain(fh) else None)
+    where = lambda i: f"{src}: entry {i + 1}"  # noqa: E731
+    words = model.words[:limit] if limit else model.words
+    _check_words(words, where, binary=False)
+    sink = RowSink(writer, len(words), model.dim, dtype)
     try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise VectorFormatError(f"{src}: line {lineno}: not valid UTF-8 ({exc.reason})") from exc
-    parts = line.rstrip().split(" ")
-    if dim is None:
-        dim = len(parts) - 1
-    if len(parts) < dim + 1 or dim <= 0:
-        raise VectorFormatError(f"{src}: line {lineno}: expected a word and {dim} numbers, got {len(parts)} fields (truncated or malformed)")
-    # A word may itself contain spaces (some GloVe sets): the last dim fields are the numbers.
-    word = " ".join(parts[:-dim]) if len(parts) > dim + 1 else parts[0]
-    return word, parts[-dim:]
+        step = model.block_rows()
+        for start in range(0, len(words), step):
+            rows = np.arange(start, min(len(words), start + step))
+            sink.write(model.word_vectors(rows), lambda i, start=start: where(start + i))
+    finally:
+        sink.close()
+    extra: dict = {"training_state": _fasttext_state(writer, model, np.flatnonzero(~repeated(words)))}
+    if model.bucket and model.maxn:  # else no subwords: gensim gives out-of-vocabulary words no n-gram either
+        nwords = len(model.words)
+        writer.write_ngrams(model.ngrams, dtype, lambda i: f"{src}: subword bucket {i} (input matrix row {nwords + i})")
+        extra.update(minn=model.minn, maxn=model.maxn, bucket=model.bucket)
+    return words, where, extra
 
 
-def _read_text(src: Path, writer: StoreWriter, limit: int | None, dtype: str, header: bool) -> list[str]:
-    """Stream a word2vec-text / .vec / GloVe file into the writer's matrix."""
-    total_bytes = src.stat().st_size
-    with _open(src) as fh:
-        lineno = 0
-        if header:
-            lineno += 1
-            count, dim = _parse_header(fh.readline(), src)
-        else:
-            count = _count_lines(src)
-            first = fh.readline()
-            if not first.strip():
-                raise VectorFormatError(f"{src}: line 1 is empty")
-            _, numbers = _split_line(first, 1, src, None)
-            dim = len(numbers)
-            fh.seek(0)
-        size = min(count, limit) if limit else count
-        sink = _RowSink(writer, size, dim, dtype, src)
-        words: list[str] = []
-        bar = _progress(total_bytes, f"import {src.name}")
-        row = 0
-        try:
-            while row < size:
-                raws = []
-                while len(raws) < _CHUNK_LINES and row + len(raws) < size:
-                    raw = fh.readline()
-                    if not raw:
-                        break
-                    lineno += 1
-                    if raw.strip():
-                        raws.append((lineno, raw))
-                if not raws:
-                    break
-                numbers = []
-                for ln, raw in raws:
-                    word, nums = _split_line(raw, ln, src, dim)
-                    words.append(word)
-                    numbers.extend(nums)
-                try:
-                    block = np.array(numbers, dtype=np.float64)
-                except ValueError as exc:
-                    bad = _first_bad_line(raws, src, dim)
-                    raise VectorFormatError(f"{src}: line {bad}: a vector value is not a number") from exc
-                sink.write(block.reshape(len(raws), dim))
-                row += len(raws)
-                bar.update(sum(len(r) for _, r in raws))
-        except (OSError, EOFError) as exc:
-            raise VectorFormatError(f"{src}: cannot read after line {lineno} ({exc})") from exc
-        finally:
-            bar.close()
-            sink.close()
-    if row < size:
-        raise VectorFormatError(f"{src}: truncated: expected {size} vectors, found {row}")
-    return words
+def _fasttext_state(writer: StoreWriter, model, keep: np.ndarray) -> dict | None:
+    """Keep what training needs to continue (vectors/state.py), as gensim's load_facebook_model has it."""
+    from gensim.models import FastText
+
+    from vecclf.training.vectors.state import model_settings, save_state
+
+    if model.output is None:
+        log.warning("not keeping the training state: the output matrix does not have a row per word")
+        return None
+    if model.args["loss"] == 1 and len(keep) < len(model.words):
+        log.info("not keeping the training state: a hierarchical-softmax model cannot be cut to %d words", len(keep))
+        return None
+    a = model.args  # the arguments as gensim's loader hands them to FastText (no vocabulary is built)
+    settings = model_settings(FastText(
+        vector_size=a["dim"], window=a["ws"], epochs=a["epoch"], negative=a["neg"], hs=int(a["loss"] == 1),
+        sg=int(a["model"] == 2), bucket=a["bucket"], min_count=a["min_count"], sample=a["t"], min_n=a["minn"],
+        max_n=a["maxn"]))
+    whole = len(keep) and int(keep[-1]) == len(keep) - 1  # the first rows, uncut: views, not copies
+
+    def rows(matrix):
+        return matrix[: len(keep)] if whole else matrix[keep]
+
+    return save_state(writer.tmp, settings, output=rows(model.output), counts=model.counts[keep],
+                      input_rows=rows(model.matrix))
 
 
-def _first_bad_line(raws, src: Path, dim: int) -> int:
-    for ln, raw in raws:
-        try:
-            [float(x) for x in _split_line(raw, ln, src, dim)[1]]
-        except ValueError:
-            return ln
-    return raws[0][0]
+def _read_gensim(src, writer, limit, dtype, decoder, words_with_spaces):
+    from vecclf.training.vectors.safe_gensim import load_keyed_vectors
 
-
-def _read_word2vec_bin(src: Path, writer: StoreWriter, limit: int | None, dtype: str) -> list[str]:
-    """Stream a word2vec binary file into the writer's matrix, reading it in large blocks."""
-    with _open(src) as fh:
-        count, dim = _parse_header(fh.readline(), src)
-        size = min(count, limit) if limit else count
-        sink = _RowSink(writer, size, dim, dtype, src)
-        nbytes = 4 * dim
-        words: list[str] = []
-        bar = _progress(src.stat().st_size, f"import {src.name}")
-        block_rows = max(1, min(8192, (1 << 24) // nbytes))
-        buf, pos, eof = b"", 0, False
-        vectors: list[bytes] = []
-
-        def refill() -> bool:
-            nonlocal buf, pos, eof
-            more = b"" if eof else fh.read(_READ_BYTES)
-            eof = eof or not more
-            buf, pos = buf[pos:] + more, 0
-            return bool(more)
-
-        try:
-            for i in range(size):
-                # Entries are "word" + " " + dim float32s, optionally after a newline.
-                while True:
-                    while pos < len(buf) and buf[pos] == 10:
-                        pos += 1
-                    space = buf.find(b" ", pos, pos + _MAX_WORD_BYTES + 1)
-                    if space >= 0:
-                        break
-                    if len(buf) - pos > _MAX_WORD_BYTES:
-                        raise VectorFormatError(f"{src}: entry {i + 1}: word longer than {_MAX_WORD_BYTES} bytes (not word2vec binary?)")
-                    if not refill():
-                        raise VectorFormatError(f"{src}: truncated: expected {size} vectors, found {i}")
-                word = buf[pos:space]
-                pos = space + 1
-                while len(buf) - pos < nbytes and refill():
-                    pass
-                data = buf[pos : pos + nbytes]
-                if len(data) != nbytes:
-                    raise VectorFormatError(f"{src}: truncated: entry {i + 1} ({word[:40]!r}) has {len(data)} of {nbytes} bytes")
-                pos += nbytes
-                try:
-                    words.append(word.decode("utf-8"))
-                except UnicodeDecodeError as exc:
-                    raise VectorFormatError(f"{src}: entry {i + 1}: word is not valid UTF-8 ({exc.reason})") from exc
-                vectors.append(data)
-                if len(vectors) == block_rows:
-                    sink.write(np.frombuffer(b"".join(vectors), dtype="<f4").reshape(-1, dim))
-                    bar.update(len(vectors) * (nbytes + 8))
-                    vectors = []
-            if vectors:
-                sink.write(np.frombuffer(b"".join(vectors), dtype="<f4").reshape(-1, dim))
-        except (OSError, EOFError) as exc:
-            raise VectorFormatError(f"{src}: cannot read ({exc})") from exc
-        finally:
-            bar.close()
-            sink.close()
-    return words
-
-
-def _read_gensim_model(src: Path, writer: StoreWriter, limit: int | None, dtype: str, fmt: str) -> tuple[list[str], dict]:
-    """Read a fastText .bin or gensim KeyedVectors file through gensim."""
-    model = None
-    if fmt == "fasttext-bin":
-        from gensim.models.fasttext import load_facebook_model
-
-        try:  # the whole model, output weights included, so the store can be fine-tuned (vectors/state.py)
-            model = load_facebook_model(str(src))
-        except Exception as exc:  # gensim raises assorted errors on bad .bin files
-            raise VectorFormatError(f"{src}: not a readable fastText .bin model ({type(exc).__name__}: {exc})") from exc
-        kv = model.wv
-    else:
-        from vecclf.training.vectors.safe_gensim import load_keyed_vectors
-
-        kv = load_keyed_vectors(src)
+    kv = load_keyed_vectors(src)
     words = list(kv.index_to_key)
+    where = lambda i: f"{src}: entry {i + 1}"  # noqa: E731
+    _check_words(words, where, binary=False)
     vectors = kv.vectors
     size = min(len(words), limit) if limit else len(words)
     if vectors.ndim != 2 or vectors.shape[0] < size:
         raise VectorFormatError(f"{src}: vector matrix has shape {vectors.shape} for {len(words)} words")
-    matrix = writer.matrix(size, vectors.shape[1], dtype)
-    matrix[:] = vectors[:size]
+    sink = RowSink(writer, size, vectors.shape[1], dtype)
+    try:
+        step = max(1, (1 << 24) // (4 * vectors.shape[1]))
+        for start in range(0, size, step):
+            sink.write(vectors[start : min(size, start + step)], lambda i, start=start: where(start + i))
+    finally:
+        sink.close()
     extra: dict = {}
     ngrams = getattr(kv, "vectors_ngrams", None)
     bucket = int(getattr(kv, "bucket", 0) or 0)
-    if ngrams is not None and bucket > 0 and ngrams.shape[0] == bucket:
-        writer.write_ngrams(ngrams, dtype)
+    if ngrams is not None and bucket > 0:
+        if ngrams.shape != (bucket, vectors.shape[1]):
+            raise VectorFormatError(f"{src}: subword matrix has shape {ngrams.shape}, expected {bucket} buckets")
+        writer.write_ngrams(ngrams, dtype, lambda i: f"{src}: subword bucket {i}")
         extra = {"minn": int(kv.min_n), "maxn": int(kv.max_n), "bucket": bucket}
-    if model is not None:
-        from vecclf.training.vectors.state import save_model_state
+    return words[:size], where, extra
 
-        extra["training_state"] = save_model_state(writer.tmp, model, rows=size)
-    if not np.isfinite(matrix).all():
-        raise VectorFormatError(f"{src}: contains values that are not finite (nan/inf) or overflow {dtype}")
-    return words[:size], extra
+
+_READERS = {
+    "word2vec-text": lambda *a: _read_text_file(*a, header=True),
+    "fasttext-vec": lambda *a: _read_text_file(*a, header=True),
+    "glove": lambda *a: _read_text_file(*a, header=False),
+    "word2vec-bin": _read_word2vec,
+    "fasttext-bin": _read_fasttext,
+    "gensim": _read_gensim,
+}

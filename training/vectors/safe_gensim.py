@@ -4,7 +4,9 @@ gensim's native format is a pickle plus ``.npy`` side files. A pickle can run
 any code on load, so this module unpickles with an allow-list of the handful
 of classes a KeyedVectors file legitimately contains, refuses files that
 would make gensim unpickle further side files, and loads the ``.npy`` side
-files with ``allow_pickle=False`` (gensim's own default).
+files with ``allow_pickle=False`` (gensim's own default). Compressed files
+(``KeyedVectors.save("x.kv.gz")``) are recognised by content, as gensim reads
+them by name; their large arrays sit in ``.npz`` side files.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pickle
 from pathlib import Path
 
 from vecclf.training.errors import VectorFormatError
+from vecclf.training.vectors.sources import open_source
 
 ALLOWED_GLOBALS = frozenset(
     {
@@ -56,7 +59,7 @@ def load_keyed_vectors(path: str | Path):
 
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
+        with open_source(path) as fh:
             obj = _AllowListUnpickler(fh).load()
     except VectorFormatError as exc:
         raise VectorFormatError(f"{path}: {exc}") from exc

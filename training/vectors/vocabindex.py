@@ -185,3 +185,4 @@ class VocabIndex:
     def nbytes(self) -> int:
         """Return the bytes of the index arrays (the memory-mapped vocabulary excluded)."""
         return int(self.bounds.nbytes + self.hashes.nbytes + self.order.nbytes)
+

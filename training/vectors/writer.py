@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vecclf.training.errors import VecclfError
+from vecclf.training.errors import StorageError, VecclfError, VectorFormatError
 from vecclf.training.vectors.store import MANIFEST, NGRAMS_FILE, VECTORS_FILE, VOCAB_FILE, check_name, vectors_root
 
 FORMAT_VERSION = 1
@@ -26,6 +27,55 @@ def sha256_files(paths: list[Path]) -> str:
             while chunk := fh.read(1 << 22):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+class RowSink:
+    """Append float32 row blocks to the store's matrix file with plain writes.
+
+    Writing through the memory map would make every written page count in the
+    importer's RSS; ``pwrite`` goes through the page cache instead, so memory
+    stays at one block whatever the matrix size. Each block is checked for
+    non-finite values (after the dtype cast) before it is written.
+    """
+
+    def __init__(self, writer: "StoreWriter", size: int, dim: int, dtype: str, filename: str = VECTORS_FILE,
+                 source: object = "the source"):
+        try:
+            matrix = writer.matrix(size, dim, dtype, filename)  # creates the .npy file with its header
+        except (OSError, ValueError) as exc:
+            what = f"cannot create a {size} x {dim} {dtype} matrix ({exc})"
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EACCES):
+                raise StorageError(f"{writer.tmp / filename}: {what}") from exc
+            raise VectorFormatError(f"{source}: {what}: the size its header gives is impossible") from exc
+        self.offset = int(matrix.offset)
+        del matrix
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = dim * self.dtype.itemsize
+        self.rows = 0
+        self.fd = os.open(writer.tmp / filename, os.O_WRONLY)
+
+    def write(self, block: np.ndarray, where) -> None:
+        """Append ``block``; ``where(i)`` names the source row of block row ``i`` in an error."""
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as inf, refused below
+            out = np.ascontiguousarray(np.asarray(block, dtype=np.float32).astype(self.dtype, copy=False))
+        finite = np.isfinite(out)
+        if not finite.all():
+            bad = int(np.flatnonzero(~finite.all(axis=1))[0])
+            raise VectorFormatError(f"{where(bad)}: a value is not finite (nan, inf) or overflows {self.dtype}")
+        data = memoryview(out).cast("B")
+        at = self.offset + self.rows * self.row_bytes
+        while len(data):
+            try:
+                done = os.pwrite(self.fd, data, at)
+            except OSError as exc:
+                raise StorageError(f"cannot write the vectors ({exc})") from exc
+            data, at = data[done:], at + done
+        self.rows += len(out)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 class StoreWriter:
@@ -54,14 +104,37 @@ class StoreWriter:
         if exc_type is not None or not self._committed:
             self.abort()
 
-    def matrix(self, size: int, dim: int, dtype: str) -> np.ndarray:
-        """Create the (size, dim) vectors file on disk and return it memory-mapped for writing."""
-        self.vectors = np.lib.format.open_memmap(self.tmp / VECTORS_FILE, mode="w+", dtype=np.dtype(dtype), shape=(size, dim))
-        return self.vectors
+    def matrix(self, size: int, dim: int, dtype: str, filename: str = VECTORS_FILE) -> np.ndarray:
+        """Create a (size, dim) matrix file on disk and return it memory-mapped for writing."""
+        matrix = np.lib.format.open_memmap(self.tmp / filename, mode="w+", dtype=np.dtype(dtype), shape=(size, dim))
+        if filename == VECTORS_FILE:
+            self.vectors = matrix
+        return matrix
 
-    def write_ngrams(self, ngrams: np.ndarray, dtype: str) -> None:
-        """Store the fastText subword bucket matrix."""
-        np.save(self.tmp / NGRAMS_FILE, np.asarray(ngrams, dtype=np.dtype(dtype)), allow_pickle=False)
+    def keep_rows(self, keep: np.ndarray) -> None:
+        """Rewrite the matrix written so far with only the rows ``keep``, in that order."""
+        old_path = self.tmp / f"all-{VECTORS_FILE}"
+        os.rename(self.tmp / VECTORS_FILE, old_path)
+        old = np.load(old_path, mmap_mode="r")
+        sink = RowSink(self, len(keep), old.shape[1], old.dtype.name)
+        try:
+            step = max(1, (1 << 24) // max(1, old.shape[1] * old.dtype.itemsize))
+            for start in range(0, len(keep), step):
+                sink.write(old[keep[start : start + step]], str)
+        finally:
+            sink.close()
+        del old
+        old_path.unlink()
+
+    def write_ngrams(self, ngrams: np.ndarray, dtype: str, where=lambda i: f"subword bucket {i}") -> None:
+        """Store the fastText subword bucket matrix; ``where(i)`` names bucket row ``i`` in an error."""
+        sink = RowSink(self, ngrams.shape[0], ngrams.shape[1], dtype, NGRAMS_FILE)
+        try:
+            step = max(1, (1 << 24) // (4 * max(1, ngrams.shape[1])))
+            for start in range(0, ngrams.shape[0], step):
+                sink.write(ngrams[start : start + step], lambda i, start=start: where(start + i))
+        finally:
+            sink.close()
 
     def write_vocab(self, words: list[str]) -> None:
         """Store the vocabulary, one word a line."""
