@@ -214,6 +214,8 @@ REFUSED = [
     ("absurd.txt", _text(ROWS, "99999999999 99999"), {}, ["line 1", "the header says 99999999999 words"]),
     ("absurd.bin", _bin([b"the"], VECS[:1], "3 2000000000"), {}, ["line 1", "the header says 3 words"]),
     ("absurd.txt.gz", gzip.compress(_text(ROWS, "99999999999 99999")), {}, []),
+    ("cut.txt.gz", gzip.compress(_text(ROWS, "3 3"))[:-12], {}, ["cannot read"]),
+    ("cut.bin.gz", gzip.compress(_bin([b"the", b"of", b"and"], VECS))[:-12], {"fmt": "word2vec-bin"}, ["cannot read"]),
     ("cut-row.txt", _text(ROWS[:2] + ["and 1.5"], "3 3"), {}, ["line 4", "got 2 fields"]),
     ("header-row.txt", _text(["1 5", "2 6"]), {}, ["line 2", "--format glove"]),
     ("tabs.txt", _text([r.replace(" ", "\t") for r in ROWS], "3 3"), {}, ["line 2", "tabs"]),

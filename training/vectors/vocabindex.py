@@ -185,4 +185,3 @@ class VocabIndex:
     def nbytes(self) -> int:
         """Return the bytes of the index arrays (the memory-mapped vocabulary excluded)."""
         return int(self.bounds.nbytes + self.hashes.nbytes + self.order.nbytes)
-

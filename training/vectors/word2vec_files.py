@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import logging
 from array import array
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,19 @@ class _Rows:
                                 f"({self.origin}), got {len(parts)} fields; {'; '.join(hints)}")
 
 
+@contextmanager
+def _streaming(src: Path, sink, position):
+    """Close ``sink`` however reading ends; name ``position()`` when the file cannot be read."""
+    try:
+        yield
+    except VecclfError:  # a StorageError is an OSError too
+        raise
+    except READ_ERRORS as exc:
+        raise VectorFormatError(f"{src}: cannot read after {position()} ({exc})") from exc
+    finally:
+        sink.close()
+
+
 def _first_dim(line: bytes, words_with_spaces: bool) -> int:
     fields = line.rstrip().split(b" ")
     if not words_with_spaces:
@@ -157,7 +171,7 @@ def read_text(fh, src: Path, open_sink, *, header: bool, count: int | None, limi
         numbers.clear()
         del block[:]
 
-    try:
+    with _streaming(src, sink, lambda: f"line {lineno}"):
         for lineno, raw in lines:
             last = raw
             if len(words) == size:
@@ -178,12 +192,6 @@ def read_text(fh, src: Path, open_sink, *, header: bool, count: int | None, limi
                 flush()
         if block:
             flush()
-    except VecclfError:  # a StorageError is an OSError too
-        raise
-    except READ_ERRORS as exc:
-        raise VectorFormatError(f"{src}: cannot read after line {lineno} ({exc})") from exc
-    finally:
-        sink.close()
     if len(words) < size:
         raise VectorFormatError(f"{src}: truncated: expected {size} vectors, found {len(words)}")
     if not limited and not last.endswith(b"\n"):
@@ -223,7 +231,7 @@ def read_word2vec_bin(fh, src: Path, open_sink, *, limit: int | None, decoder) -
         sink.write(np.frombuffer(b"".join(vectors), dtype="<f4").reshape(-1, dim), lambda i: f"{src}: entry {base + i + 1}")
         vectors.clear()
 
-    try:
+    with _streaming(src, sink, lambda: f"entry {len(words)}"):
         for i in range(size):
             # Entries are "word" + " " + dim float32s, optionally after a newline.
             while True:
@@ -259,10 +267,4 @@ def read_word2vec_bin(fh, src: Path, open_sink, *, limit: int | None, decoder) -
             if buf[pos:].strip():
                 raise VectorFormatError(f"{src}: entry {count + 1}: data after the header's {count} entries: an "
                                         f"earlier word holds a space, or --limit {count} imports only the first {count}")
-    except VecclfError:  # a StorageError is an OSError too
-        raise
-    except READ_ERRORS as exc:
-        raise VectorFormatError(f"{src}: cannot read after entry {len(words)} ({exc})") from exc
-    finally:
-        sink.close()
     return words
