@@ -282,6 +282,7 @@ FASTTEXT_REFUSED = [
     ("cut in the dictionary", lambda d, lay: d[: _DICT_AT[lay] + 40], ["truncated", "entry"]),
     ("supervised", lambda d, lay: _at(d, _DICT_AT[lay], "<3i", 10, 9, 1), ["supervised"]),
     ("words and size disagree", lambda d, lay: _at(d, _DICT_AT[lay], "<3i", 10, 9, 0), ["not a fastText .bin"]),
+    ("no words", lambda d, lay: _at(d, _DICT_AT[lay], "<3i", 0, 0, 0), ["holds no words"]),
     ("count 0", lambda d, lay: d.replace(b"the\0" + (len(CZECH) + 1000).to_bytes(8, "little"), b"the\0" + bytes(8)), ["entry 1", "count 0"]),
     ("repeated word", lambda d, lay: d.replace("ódy\0".encode(), "the\0".encode()[:4].ljust(len("ódy\0".encode()), b"\0")),
      ["entry 8", "repeats"]),

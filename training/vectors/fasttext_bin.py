@@ -216,6 +216,8 @@ def read_fasttext_bin(fh, src: Path, decoder, plain: Path | None) -> FastTextMod
     if nlabels:
         raise VectorFormatError(f"{src}: a supervised fastText model ({nlabels} labels); vecclf imports word "
                                 "vectors from unsupervised (skipgram/cbow) models")
+    if not nwords:
+        raise VectorFormatError(f"{src}: the model holds no words")
     pruned = struct.unpack("<q", stream.take(8, "the dictionary header"))[0] if new else -1
     words: list[str] = []
     counts = np.empty(size, dtype=np.int64)

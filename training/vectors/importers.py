@@ -228,7 +228,7 @@ def _read_fasttext(src, writer, limit, dtype, decoder, words_with_spaces):
     finally:
         sink.close()
     extra: dict = {"training_state": _fasttext_state(writer, model, np.flatnonzero(~repeated(words)))}
-    if model.bucket and model.maxn:  # else no subwords: gensim gives out-of-vocabulary words no n-gram either
+    if model.bucket:  # (with maxn 0 no word has an n-gram: out-of-vocabulary words get no vector)
         nwords = len(model.words)
         writer.write_ngrams(model.ngrams, dtype, lambda i: f"{src}: subword bucket {i} (input matrix row {nwords + i})")
         extra.update(minn=model.minn, maxn=model.maxn, bucket=model.bucket)
