@@ -6,9 +6,17 @@ per fold (every label-dependent statistic — NB ratios, idf, vocabularies,
 SIF component, standardisation — inside the fold), then scored for each C of
 its grid; the best mean accuracy wins, ties going to the earlier candidate
 and the smaller C. The winner is refitted on all the training data by the
-caller. ``budget`` (seconds) bounds the search: candidates that would start
-after it has run out are skipped and reported as such. The choice and every
-score go into the bundle manifest.
+caller. The choice and every score go into the bundle manifest.
+
+``budget`` (seconds) is a wall-clock bound on the search, checked before
+every fold and every C's classifier fit, inside candidates too: a fold
+starts only if the time left is at least what the last finished fold took,
+a classifier fit only if it is at least what the last fit took (except a
+fold's first C: its features are fitted already); what was finished is used (a setting scored on fewer folds is compared by the mean
+over the folds it has, and its entry says how many). The first fold of the
+first (cheapest) candidate always runs, so even a budget of 0 chooses among
+measured settings. Only a fold that costs more than the one before it (the
+first fold of a costlier candidate), with its first C, can overrun the budget.
 
 The candidates (found on MR/SST-2/TREC cross-validation and kept few on
 purpose, so the defaults generalise rather than fit those sets):
@@ -23,13 +31,13 @@ purpose, so the defaults generalise rather than fit those sets):
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from vecclf.training import progress
+
 
 DEFAULT_C = 1.0
 # Cheapest first, so a tight budget still yields a sensible model.
@@ -89,18 +97,25 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
         config = {**base, "features": feats, "C": C if C is not None else c}
         return config, {"mode": "auto", "folds": 0, "chosen": {"features": feats, "C": config["C"]},
                         "note": "too few rows per class to cross-validate; used the default candidate"}
+    deadline = Deadline(budget, started)
     scores: list[dict] = []
-    for feats, grid in CANDIDATES:
+    for i, (feats, grid) in enumerate(CANDIDATES):
         grid = [C] if C is not None else grid
-        if budget is not None and scores and time.monotonic() - started >= budget:
-            scores.extend({"features": feats, "C": c, "skipped": "budget"} for c in grid)
-            continue
         t0 = time.monotonic()
-        accs = _score_candidate(texts, labels, folds, feats, grid, base, multilabel)
+        fold_accs = _score_candidate(texts, labels, folds, feats, grid, base, multilabel, deadline, must_run=i == 0)
         seconds = round(time.monotonic() - t0, 2)
-        for c, acc in zip(grid, accs):
-            scores.append({"features": feats, "C": c, "cv_accuracy": round(float(acc), 5), "seconds": seconds})
-        log.info("auto: %s C=%s -> %s (%.1fs)", feats, grid, [round(float(a), 4) for a in accs], seconds)
+        for c, accs in zip(grid, fold_accs):
+            if not accs:
+                scores.append({"features": feats, "C": c, "skipped": "budget"})
+                continue
+            entry = {"features": feats, "C": c, "cv_accuracy": round(float(np.mean(accs)), 5), "seconds": seconds}
+            if len(accs) < len(folds):
+                entry["folds"] = len(accs)  # the budget ran out during this candidate
+            scores.append(entry)
+        done = [f"C={c}: {np.mean(a):.4f}" + (f" ({len(a)}/{len(folds)} folds)" if len(a) < len(folds) else "")
+                for c, a in zip(grid, fold_accs) if a]
+        progress.step(f"auto: {feats} " + (", ".join(done) if done else "skipped (budget spent)")
+                      + (f" in {seconds:.1f} s" if done else ""))
     scored = [s for s in scores if "cv_accuracy" in s]
     best = max(scored, key=lambda s: s["cv_accuracy"])  # max keeps the first of equals
     chosen = {"features": best["features"], "C": best["C"]}
@@ -123,14 +138,36 @@ def _sample(texts, labels, size: int, multilabel: bool, seed: int):
     return [texts[i] for i in keep], [labels[i] for i in keep]
 
 
-def _score_candidate(texts, labels, folds, feats, grid, base, multilabel) -> list[float]:
-    """Return the mean CV accuracy of feature set ``feats`` for each C in ``grid``."""
+class Deadline:
+    """When the search must end, and how long the last fold and the last classifier fit took."""
+
+    def __init__(self, budget: float | None, started: float):
+        self.at = None if budget is None else started + budget
+        self.fold_seconds = 0.0
+        self.fit_seconds = 0.0
+
+    def allows(self, seconds: float) -> bool:
+        """Return whether ``seconds`` of work started now would end before the deadline."""
+        return self.at is None or time.monotonic() + seconds <= self.at
+
+
+def _score_candidate(texts, labels, folds, feats, grid, base, multilabel, deadline: Deadline | None = None,
+                     must_run=False) -> list[list[float]]:
+    """Return the fold accuracies of feature set ``feats`` for each C in ``grid``, as far as ``deadline`` allows.
+
+    Folds run in order and, within a fold, C by C; each starts only if
+    ``deadline`` allows the time its predecessor took, except a fold's first C
+    (the whole first fold runs when ``must_run``). A C's list is shorter than
+    ``folds`` when time ran out.
+    """
     from sklearn.base import clone
     from sklearn.preprocessing import MultiLabelBinarizer
 
     from vecclf.training.classifiers import build_classifier, quiet_convergence
     from vecclf.training.features import build_features
     from vecclf.training.vectors.store import open_store
+
+    deadline = deadline or Deadline(None, 0.0)
 
     lowercase = open_store(base["store"], base["vectors"]).lowercase
     if multilabel:
@@ -139,16 +176,27 @@ def _score_candidate(texts, labels, folds, feats, grid, base, multilabel) -> lis
     else:
         target = np.asarray([str(v) for v in labels], dtype=object)
         n_classes = len(np.unique(target))
-    sums = np.zeros(len(grid))
-    for tr, te in folds:
-        transformer = build_features(feats, base["vectors"], base["store"], lowercase)
-        Xtr = transformer.fit_transform([texts[i] for i in tr], target[tr])
-        Xte = transformer.transform([texts[i] for i in te])
-        for j, c in enumerate(grid):
-            clf = build_classifier(base["classifier"], C=c, seed=base["seed"], class_weight=base["class_weight"],
-                                   multilabel=multilabel, n_classes=n_classes)
-            with quiet_convergence():
-                clf = clone(clf).fit(Xtr, target[tr])
-            pred = clf.predict(Xte)
-            sums[j] += float(np.mean(np.all(pred == target[te], axis=1) if multilabel else pred == target[te]))
-    return list(sums / len(folds))
+    accs: list[list[float]] = [[] for _ in grid]
+    with progress.bar(len(folds) * len(grid), f"auto: scoring {feats} on {len(folds)} folds", unit="fits") as bar:
+        for k, (tr, te) in enumerate(folds):
+            forced = must_run and k == 0
+            if not (forced or deadline.allows(deadline.fold_seconds)):
+                break
+            fold_started = time.monotonic()
+            transformer = build_features(feats, base["vectors"], base["store"], lowercase)
+            Xtr = transformer.fit_transform([texts[i] for i in tr], target[tr])
+            Xte = transformer.transform([texts[i] for i in te])
+            for j, c in enumerate(grid):
+                if j > 0 and not (forced or deadline.allows(deadline.fit_seconds)):
+                    break  # (the first C always runs: the fold's features are fitted already)
+                fit_started = time.monotonic()
+                clf = build_classifier(base["classifier"], C=c, seed=base["seed"], class_weight=base["class_weight"],
+                                       multilabel=multilabel, n_classes=n_classes)
+                with quiet_convergence():
+                    clf = clone(clf).fit(Xtr, target[tr])
+                pred = clf.predict(Xte)
+                accs[j].append(float(np.mean(np.all(pred == target[te], axis=1) if multilabel else pred == target[te])))
+                deadline.fit_seconds = time.monotonic() - fit_started
+                bar.update(1)
+            deadline.fold_seconds = time.monotonic() - fold_started
+    return accs

@@ -41,6 +41,43 @@ def test_budget_skips_later_candidates(tiny_vectors, corpus):
     assert config["features"] == selection.CANDIDATES[0][0]
 
 
+@pytest.fixture
+def slow_fits(monkeypatch):
+    """Make the search's clock advance 10 s per classifier built, whatever the machine does."""
+    from vecclf.training import classifiers
+
+    now = [0.0]
+    real = classifiers.build_classifier
+
+    def build(*args, **kwargs):
+        now[0] += 10.0
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classifiers, "build_classifier", build)
+    monkeypatch.setattr(selection.time, "monotonic", lambda: now[0])
+    return now
+
+
+@pytest.mark.parametrize("budget, dense_folds", [(0.0, 1), (45.0, 1), (75.0, 2), (105.0, 3)])
+def test_budget_is_checked_fold_by_fold_inside_a_candidate(tiny_vectors, corpus, slow_fits, budget, dense_folds):
+    """A fold starts only if the last fold's time is left; the folds finished are used, and the entries say how many."""
+    store, _, _ = tiny_vectors
+    config, report = choose_config(*corpus, vectors="tiny", store=str(store), budget=budget)
+    first, grid = selection.CANDIDATES[0]
+    dense = [s for s in report["candidates"] if s["features"] == first]
+    assert [s.get("folds") for s in dense] == [dense_folds] * len(grid)
+    assert all(s.get("skipped") == "budget" for s in report["candidates"] if s["features"] != first)
+    assert config["features"] == first
+    assert report["seconds"] <= max(budget, 30.0)
+
+
+def test_a_search_with_time_left_scores_every_fold(tiny_vectors, corpus, slow_fits):
+    """With enough budget no entry is cut short (no "folds" key) and nothing is skipped."""
+    store, _, _ = tiny_vectors
+    _, report = choose_config(*corpus, vectors="tiny", store=str(store), budget=10_000.0)
+    assert all("cv_accuracy" in s and "folds" not in s for s in report["candidates"])
+
+
 def test_large_sets_are_searched_on_a_stratified_sample(tiny_vectors, corpus, monkeypatch):
     """Above MAX_SELECTION_ROWS the search uses a sample (3 folds), and says so."""
     store, _, _ = tiny_vectors
