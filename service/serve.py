@@ -27,13 +27,16 @@ the app then reads ``VECCLF_*`` in ``wsgi.py``, and the settings above are yours
 
 from __future__ import annotations
 
+import errno
 import gc
 import glob
 import os
 import shutil
+import socket
 import tempfile
 
 from vecclf.service.config import Config
+from vecclf.training.errors import ConfigError
 
 
 def prepare_runtime(config: Config) -> tuple[Config, str | None]:
@@ -48,6 +51,30 @@ def prepare_runtime(config: Config) -> tuple[Config, str | None]:
     for stale in glob.glob(os.path.join(config.metrics_dir, "*.db")):
         os.unlink(stale)
     return config, made
+
+
+def check_port(config: Config) -> None:
+    """Raise ConfigError at once if ``config``'s host and port cannot be listened on.
+
+    Called before any model loads: gunicorn would otherwise load every model,
+    then retry the bind five times, a second apart. The probe binds the way
+    gunicorn does (``SO_REUSEADDR``, so a port left in TIME_WAIT counts as
+    free) and lets go at once.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on host {config.host!r}: {exc.strerror} (set --host or VECCLF_HOST)") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {config.port} is in use (set --port or VECCLF_PORT)") from None
+            raise ConfigError(f"cannot listen on {bind_address(config)}: {exc.strerror} "
+                              "(set --host/--port or VECCLF_HOST/VECCLF_PORT)") from None
 
 
 def bind_address(config: Config) -> str:
@@ -135,7 +162,12 @@ def application(config: Config, made: str | None = None):
 
 
 def serve(config: Config) -> int:
-    """Serve the store's current models until stopped; return the exit code."""
+    """Serve the store's current models until stopped; return the exit code.
+
+    Raises:
+        ConfigError: the port is in use or the address cannot be listened on (checked before any model loads).
+    """
+    check_port(config)
     config, made = prepare_runtime(config)
     # prometheus_client reads its folder only from the environment, when first imported (module docs).
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = config.metrics_dir
