@@ -213,11 +213,11 @@ def store_leftovers(store: Path) -> list[str]:
 
 @pytest.fixture
 def cli(capsys):
-    """Run ``vecclf.training.cli.main`` and return ``(exit_code, stdout, stderr)``."""
+    """Run ``vecclf.training.cli.main`` and return ``(exit_code, stdout, stderr)``; progress off unless asked."""
     from vecclf.training.cli import main
 
-    def run(*argv):
-        code = main([str(a) for a in argv])
+    def run(*argv, progress="off"):
+        code = main([str(a) for a in argv], {**os.environ, "VECCLF_PROGRESS": progress})
         out, err = capsys.readouterr()
         return code, out, err
 

@@ -72,23 +72,50 @@ def sentiment_label_map(classes) -> dict[str, str] | None:
     return {"positive": pos, "negative": neg}
 
 
-def read_suite(path: str | Path) -> list[tuple[str, str]]:
-    """Read ``{"text", "expect"}`` cases from a JSON list or JSON Lines file."""
+def read_suite(path: str | Path, *, text_column: str = "text", label_column: str = "label",
+               fmt: str = "auto") -> list[tuple[str, str]]:
+    """Read ``(text, expected label)`` cases: ``{"text", "expect"}`` objects (JSON list or JSON Lines), or labelled data.
+
+    A file that is not a list of ``expect`` objects is read as a data file
+    with ``text_column``, ``label_column`` and ``fmt`` (the model's own, by
+    default on the command line), each label being the expected one.
+    """
     path = Path(path)
     try:
         raw = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read the suite ({exc})") from exc
-    try:
-        items = json.loads(raw) if raw.lstrip().startswith("[") else [json.loads(l) for l in raw.splitlines() if l.strip()]
-    except ValueError as exc:
-        raise DataError(f"{path}: not JSON or JSON Lines ({exc})") from exc
+        if path.suffix.lower() in (".json", ".jsonl"):
+            raise DataError(f"{path}: cannot read the suite ({exc})") from exc
+        raw = ""
+    items = _expect_objects(raw)
+    if items is None:
+        return _labelled_cases(path, text_column, label_column, fmt)
     cases = []
     for i, item in enumerate(items, start=1):
         if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not isinstance(item.get("expect"), str):
             raise DataError(f"{path}: case {i}: expected an object with string fields 'text' and 'expect'")
         cases.append((item["text"], item["expect"]))
     return cases
+
+
+def _expect_objects(raw: str) -> list | None:
+    """Return the parsed suite if ``raw`` is JSON (Lines) of ``expect`` cases, else None."""
+    try:
+        items = json.loads(raw) if raw.lstrip().startswith("[") else [json.loads(l) for l in raw.splitlines() if l.strip()]
+    except ValueError:
+        return None
+    if not items or not any(isinstance(item, dict) and "expect" in item for item in items):
+        return None
+    return items
+
+
+def _labelled_cases(path: Path, text_column: str, label_column: str, fmt: str) -> list[tuple[str, str]]:
+    from vecclf.training.data import read_dataset
+
+    ds = read_dataset(path, text_column=text_column, label_column=label_column, fmt=fmt)
+    if ds.multilabel:
+        raise DataError(f"{path}: column {label_column!r} holds several labels in a row; a check case expects one")
+    return list(zip(ds.texts, ds.labels))
 
 
 def check_model(model, *, lowercase: bool = True, suite: list[tuple[str, str]] | None = None,

@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Mapping
 
+from vecclf.training import progress
 from vecclf.training.errors import VecclfError
 from vecclf.training.settings import Settings
 
@@ -114,15 +115,17 @@ def cmd_train(args, settings: Settings) -> int:
 
 
 def cmd_evaluate(args, settings: Settings) -> int:
-    from vecclf.training.data import read_dataset
+    from vecclf.training.data import as_trained, read_dataset
     from vecclf.training.evaluate import evaluate_model
     from vecclf.training.registry import ModelRegistry
 
     reg = ModelRegistry(settings.store)
     version = reg.resolve(args.name, args.version)
     model, manifest = reg.load(args.name, version)
-    ds = read_dataset(args.data, text_column=args.text_column, label_column=args.label_column, fmt=args.format)
-    result = evaluate_model(model, ds, args.label_column)
+    how = as_trained(manifest.get("data"), args.data, text_column=args.text_column, label_column=args.label_column,
+                     fmt=args.format)
+    ds = read_dataset(args.data, **how)
+    result = evaluate_model(model, ds, how["label_column"])
     _emit({"model": args.name, "version": version, "encoding": ds.encoding, "metrics": result})
     return 0
 
@@ -132,11 +135,12 @@ def cmd_predict(args, settings: Settings) -> int:
 
     reg = ModelRegistry(settings.store)
     version = reg.resolve(args.name, args.version)
-    model, _ = reg.load(args.name, version)
+    model, manifest = reg.load(args.name, version)
     if args.input:
-        from vecclf.training.data import read_dataset
+        from vecclf.training.data import as_trained, read_dataset
 
-        texts = read_dataset(args.input, text_column=args.text_column, label_column=None, fmt=args.format,
+        how = as_trained(manifest.get("data"), args.input, text_column=args.text_column, fmt=args.format)
+        texts = read_dataset(args.input, text_column=how["text_column"], label_column=None, fmt=how["fmt"],
                              require_labels=False).texts
     elif args.texts:
         texts = args.texts
@@ -182,7 +186,12 @@ def cmd_check(args, settings: Settings) -> int:
     version = reg.resolve(args.name, args.version)
     model, manifest = reg.load(args.name, version)
     lowercase = open_store(settings.store, manifest["vectors"]["name"]).lowercase
-    suite = read_suite(args.suite) if args.suite else None
+    suite = None
+    if args.suite:
+        from vecclf.training.data import as_trained
+
+        suite = read_suite(args.suite, **as_trained(manifest.get("data"), args.suite, text_column=args.text_column,
+                                                    label_column=args.label_column, fmt=args.format))
     report = check_model(model, lowercase=lowercase, suite=suite, min_pass_rate=args.min_pass_rate)
     _emit({"model": args.name, "version": version, **report})
     return 0 if report["passed"] else 5
@@ -192,8 +201,21 @@ def cmd_models_list(args, settings: Settings) -> int:
     from vecclf.training.registry import ModelRegistry
 
     reg = ModelRegistry(settings.store)
-    _emit({"models": [{"name": m, "current": reg.current(m), "versions": reg.versions(m)} for m in reg.models()]})
+    _emit({"models": [_model_summary(reg, m) for m in reg.models()]})
     return 0
+
+
+def _model_summary(reg, name: str) -> dict:
+    """Return a model's current version, its versions and the current version's measured accuracy."""
+    current = reg.current(name)
+    out = {"name": name, "current": current, "versions": reg.versions(name)}
+    if current is not None:
+        manifest = reg.manifest(name, current)
+        found = manifest.get("metrics") or {}
+        out.update({"accuracy": found.get("accuracy"), "macro_f1": found.get("macro_f1"),
+                    "evaluation": manifest.get("evaluation"), "n_test": manifest.get("n_test"),
+                    "data": (manifest.get("data") or {}).get("path")})
+    return out
 
 
 def cmd_models_show(args, settings: Settings) -> int:
@@ -225,13 +247,20 @@ def cmd_models_rollback(args, settings: Settings) -> int:
 def cmd_quickstart(args, settings: Settings) -> int:
     from vecclf.training.quickstart import quickstart
 
-    result = quickstart(settings.store, budget=args.budget, seed=args.seed)
+    config = None
+    if not args.no_serve:
+        from vecclf.service.serve import check_port
+
+        config = _service_config(args, settings)
+        check_port(config)  # before minutes of training, not after
+    result = quickstart(settings.store, budget=args.budget, seed=args.seed, jobs=args.jobs)
     _emit(result)
-    if args.no_serve:
+    if config is None:
         return 0
     from vecclf.service.serve import serve
 
-    return serve(_service_config(args, settings))
+    progress.step(f"serving on http://{config.host}:{config.port} (playground at /, API at /docs)")
+    return serve(config)
 
 
 def cmd_serve(args, settings: Settings) -> int:
@@ -249,12 +278,18 @@ def _service_config(args, settings: Settings):
 
 
 # ---------------------------------------------------------------- parser
-def _data_flags(p, labels: bool = True) -> None:
-    p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+def _data_flags(p, labels: bool = True, as_trained: bool = False) -> None:
+    """Add --text-column, --label-column and --format; ``as_trained``: default to what the model was trained with."""
+    trained = "as the model was trained, else " if as_trained else ""
+    p.add_argument("--text-column", default=None if as_trained else "text",
+                   help=f"column holding the text (default: {trained}text)")
     if labels:
-        p.add_argument("--label-column", default="label", help="column holding the label(s) (default: label)")
-    p.add_argument("--format", default="auto", choices=["auto", "csv", "tsv", "jsonl", "parquet", "fasttext"],
-                   help="data format (default: from the file extension)")
+        p.add_argument("--label-column", default=None if as_trained else "label",
+                       help=f"column holding the label(s) (default: {trained}label)")
+    p.add_argument("--format", default=None if as_trained else "auto",
+                   choices=["auto", "csv", "tsv", "jsonl", "parquet", "fasttext"],
+                   help="data format (default: " + ("as trained for a file with the training file's extension, "
+                                                    "else " if as_trained else "") + "from the file extension)")
 
 
 def _corpus_flags(p) -> None:
@@ -375,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--version", default=None)
     p.add_argument("--data", required=True)
-    _data_flags(p)
+    _data_flags(p, as_trained=True)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify texts (JSON lines)", parents=[common])
@@ -383,14 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default=None)
     p.add_argument("texts", nargs="*")
     p.add_argument("--input", default=None, help="file of texts (any data format, or one text a line in .txt)")
-    _data_flags(p, labels=False)
+    _data_flags(p, labels=False, as_trained=True)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("check", help="behavioural checks of a model version (exit 5 if one fails)", parents=[common])
     p.add_argument("--name", required=True)
     p.add_argument("--version", default=None)
-    p.add_argument("--suite", default=None, help='JSON or JSON Lines cases {"text": ..., "expect": label}')
+    p.add_argument("--suite", default=None,
+                   help='cases: JSON or JSON Lines {"text": ..., "expect": label}, or labelled data like the training file')
     p.add_argument("--min-pass-rate", type=float, default=0.9)
+    _data_flags(p, as_trained=True)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("embed", help="write document embeddings to .npy", parents=[common])
@@ -419,7 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models_rollback)
 
     p = sub.add_parser("quickstart", help="install default vectors, train the example models, serve", parents=[common])
-    p.add_argument("--budget", type=float, default=60.0, help="seconds of model search per model")
+    p.add_argument("--budget", type=float, default=None,
+                   help="search features and C (--features auto) this many seconds per model, instead of the "
+                        "settings that search chose for the examples before")
+    p.add_argument("--jobs", type=int, default=2, help="models trained at once, one process each (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-serve", action="store_true", help="stop after training")
     _serve_flags(p)
@@ -448,6 +488,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # gensim logs every step at INFO; vecclf reports what matters of it (epochs, words/s) itself.
     logging.getLogger("gensim").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    previous = progress.configure(sys.stderr, settings.progress)
     try:
         return args.func(args, settings)
     except VecclfError as exc:
@@ -458,6 +499,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        progress.restore(previous)
 
 
 if __name__ == "__main__":

@@ -86,13 +86,36 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
         if fmt not in FORMATS:
             raise DataError(f"{path}: unknown data format {fmt!r}; choose one of {', '.join(FORMATS)}")
         return fmt
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes.pop()
-    ext = suffixes[-1] if suffixes else ""
+    ext = _extension(path)
     if ext in _EXT:
         return _EXT[ext]
     raise DataError(f"{path}: cannot tell the format from the extension {ext!r}; pass --format ({', '.join(FORMATS)})")
+
+
+def _extension(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def as_trained(trained: dict | None, path: str | os.PathLike, *, text_column: str | None = None,
+               label_column: str | None = None, fmt: str | None = None) -> dict:
+    """Return ``read_dataset``'s ``text_column``, ``label_column`` and ``fmt``: each as given, else as trained.
+
+    ``trained`` is the ``data`` entry of a model's manifest (None for models
+    that did not record it: then ``text``, ``label`` and ``auto``). The
+    trained format is used for a file with the training file's extension, or
+    one whose extension names no format; any other extension says its own.
+    """
+    trained = trained or {}
+    if fmt is None:
+        fmt = "auto"
+        ext, trained_ext = _extension(Path(path)), _extension(Path(trained.get("path") or ""))
+        if trained.get("format") in FORMATS and (ext == trained_ext or ext not in _EXT):
+            fmt = trained["format"]
+    return {"text_column": text_column or trained.get("text_column") or "text",
+            "label_column": label_column or trained.get("label_column") or "label", "fmt": fmt}
 
 
 def parse_label(cell, where: str, column: str):

@@ -10,6 +10,9 @@ variable              default                       meaning
 ``VECCLF_STORE``      ``models``                    model store folder (``--store`` wins)
 ``VECCLF_LOG_LEVEL``  ``INFO`` on a terminal, else  log level of the command line's stderr
                       ``WARNING``                   (``-v`` wins: debug)
+``VECCLF_PROGRESS``   ``auto``                      progress on stderr: ``bars`` (auto on a
+                                                    terminal), ``lines`` (auto elsewhere),
+                                                    ``json`` or ``off``
 ===================== ============================= ===========================================
 """
 
@@ -20,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vecclf.training.errors import ConfigError
+from vecclf.training.progress import MODES as PROGRESS_MODES
 
 #: The model store folder when neither ``--store`` nor ``VECCLF_STORE`` names one (relative to the working directory).
 DEFAULT_STORE = "models"
@@ -29,16 +33,19 @@ PREFIX = "VECCLF_"
 
 @dataclass(frozen=True)
 class Settings:
-    """What every command may need: where the store is and how loud to be."""
+    """What every command may need: where the store is, how loud to be and how to show progress."""
 
     store: str = DEFAULT_STORE
     log_level: str | None = None  # None: INFO on a terminal, WARNING otherwise
+    progress: str = "auto"
 
     def __post_init__(self):
         if not self.store:
             raise ConfigError(f"{PREFIX}STORE must name a folder")
         if self.log_level is not None and self.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+        if self.progress not in PROGRESS_MODES:
+            raise ConfigError(f"{PREFIX}PROGRESS must be one of {', '.join(PROGRESS_MODES)}, got {self.progress!r}")
 
     def replace(self, **changes) -> "Settings":
         """Return a copy with ``changes`` applied (and checked); ``None`` values change nothing."""
@@ -58,4 +65,7 @@ class Settings:
         level = environ.get(f"{PREFIX}LOG_LEVEL", "").strip()
         if level:
             values["log_level"] = level.upper()
+        shown = environ.get(f"{PREFIX}PROGRESS", "").strip()
+        if shown:
+            values["progress"] = shown.lower()
         return cls(**values)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import time
 from collections import Counter
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vecclf.training import progress
 from vecclf.training.data import Dataset, read_dataset
 from vecclf.training.errors import DataError
 from vecclf.training.evaluate import check_known_labels, check_label_kind, evaluate_model, metrics
@@ -18,7 +18,6 @@ from vecclf.training.model import TextModel
 from vecclf.training.registry import ModelRegistry
 from vecclf.training.vectors.store import open_store
 
-log = logging.getLogger(__name__)
 
 
 def file_fingerprint(path: str | os.PathLike) -> str:
@@ -116,9 +115,11 @@ def train(
     registry = ModelRegistry(store)
     registry.model_dir(name)  # validates the name before any work
     vstore = open_store(store, vectors)
+    progress.step(f"reading {data}")
     ds = read_dataset(data, text_column=text_column, label_column=label_column, fmt=data_format)
     check_trainable(ds, label_column)
-    log.info("read %d rows from %s (encoding %s, %d blank skipped)", len(ds), data, ds.encoding, ds.skipped_blank)
+    progress.step(f"read {len(ds):,} rows, {len(ds.classes())} labels (encoding {ds.encoding}, "
+                  f"{ds.skipped_blank} blank skipped)")
     if sum(x is not None for x in (test, test_size, cv)) > 1:
         raise DataError("give at most one of --test, --test-size and --cv")
     test_ds = None
@@ -145,14 +146,19 @@ def train(
         config = {"vectors": str(vstore.path), "store": store, "classifier": classifier, "seed": seed}
         selection = {"mode": "fixed", "classifier": "fasttext"}
     else:
+        if features == "auto":
+            progress.step(f"choosing features and C on {len(train_ds):,} training rows"
+                          + (f" (budget {budget:g} s)" if budget is not None else ""))
         config, selection = choose_config(train_ds.texts, train_ds.labels, vectors=str(vstore.path), store=store,
                                           features=features, classifier=classifier, C=C, class_weight=cw, seed=seed,
                                           budget=budget, multilabel=train_ds.multilabel)
     report: dict = {}
     if cv is not None:
         report["metrics"] = cross_validate(train_ds, config, cv, seed)
+    progress.step(f"fitting {_describe(config)} on {len(train_ds):,} rows")
     model = TextModel(**config).fit(train_ds.texts, train_ds.labels)
     if test_ds is not None:
+        progress.step(f"evaluating on {len(test_ds):,} held-out rows")
         report["metrics"] = evaluate_model(model, test_ds, label_column)
     model.vectors = vstore.name
     _rename_vectors(model, vstore.name)
@@ -174,6 +180,8 @@ def train(
         "finetuned": {"base": vectors, "corpus": vstore.manifest["corpus"]} if finetuned else None,
     }
     version, current = registry.save(name, model, manifest, promote=promote)
+    progress.step(f"saved {name} {version}{' (current)' if current else ''}, "
+                  f"accuracy {100 * report['metrics']['accuracy']:.1f} %")
     return {
         "model": name,
         "version": version,
@@ -188,6 +196,12 @@ def train(
         **({"finetuned": finetuned} if finetuned else {}),
         "seconds": round(time.monotonic() - started, 2),
     }
+
+
+def _describe(config: dict) -> str:
+    if config.get("classifier") == "fasttext":
+        return "fastText's classifier"
+    return f"{config.get('features')} features, {config.get('classifier')} C={config.get('C')}"
 
 
 def _rename_vectors(model: TextModel, name: str) -> None:
@@ -214,7 +228,8 @@ def cross_validate(ds: Dataset, config: dict, k: int, seed: int) -> dict:
             raise DataError(f"{ds.path}: --cv {k} needs at least {k} rows of every class; the smallest class has {smallest}")
         folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(ds.texts, labels)
     accs, f1s, all_true, all_pred = [], [], [], []
-    for tr, te in folds:
+    for fold, (tr, te) in enumerate(folds, start=1):
+        progress.step(f"cross-validation: fold {fold} of {k}")
         model = TextModel(**config).fit([ds.texts[i] for i in tr], [labels[i] for i in tr])
         pred = list(model.predict([ds.texts[i] for i in te]))
         truth = [labels[i] for i in te]

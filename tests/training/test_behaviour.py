@@ -77,13 +77,14 @@ def test_sentiment_label_map(classes, expected):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("not json", "not JSON"),
-        ('[{"text": "x"}]', "case 1"),
+        ("not json", "line 1: not valid JSON"),
+        ('[{"text": "x", "expect": 1}]', "case 1"),
         ('{"text": 1, "expect": "a"}\n', "case 1"),
+        ('{"text": "x"}\n', "'label'"),
     ],
 )
 def test_bad_suite_files(tmp_path, content, message):
-    """A malformed suite file is refused with a message naming the problem."""
+    """A malformed suite file (cases, or labelled data without its label column) is refused naming the problem."""
     path = tmp_path / "suite.json"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(DataError, match=message):

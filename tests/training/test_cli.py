@@ -183,7 +183,10 @@ def test_models_list_show_promote_rollback(run, data):
     second = _train(run, data)
     assert (second["version"], second["current"]) == ("v2", False)
     code, out, _ = run("models", "list")
-    assert _json(out) == {"models": [{"name": "m", "current": "v1", "versions": ["v1", "v2"]}]}
+    listed = _json(out)["models"]
+    assert [(m["name"], m["current"], m["versions"]) for m in listed] == [("m", "v1", ["v1", "v2"])]
+    assert listed[0]["accuracy"] > 0.9 and listed[0]["evaluation"] == "holdout" and listed[0]["n_test"] == 24
+    assert listed[0]["data"] == str((data / "train.csv").resolve())
     code, out, _ = run("models", "show", "m")
     shown = _json(out)
     assert (shown["version"], shown["current"], shown["labels"]) == ("v1", "v1", ["neg", "pos"])

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vecclf.training import progress
 from vecclf.training.errors import VecclfError, VectorFormatError
 from vecclf.training.vectors.decoding import WordDecoder
 from vecclf.training.vectors.fasttext_bin import read_fasttext_bin
@@ -102,6 +103,7 @@ def import_vectors(
     if words_with_spaces and fmt not in ("word2vec-text", "fasttext-vec", "glove"):
         raise VectorFormatError(f"{src}: --words-with-spaces applies to text formats only, not {fmt}")
     with StoreWriter(store, name, force=force) as writer:
+        progress.step(f"importing {src} ({fmt}) as {name!r}")
         reader = _READERS[fmt]
         try:
             words, where, extra = reader(src, writer, limit, dtype, decoder, words_with_spaces)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vecclf.training import progress
 from vecclf.training.errors import StorageError, VecclfError, VectorFormatError
 from vecclf.training.vectors.store import MANIFEST, NGRAMS_FILE, VECTORS_FILE, VOCAB_FILE, check_name, vectors_root
 
@@ -53,6 +54,7 @@ class RowSink:
         self.row_bytes = dim * self.dtype.itemsize
         self.rows = 0
         self.fd = os.open(writer.tmp / filename, os.O_WRONLY)
+        self.bar = progress.bar(size, f"writing {filename}, {size:,} x {dim} {dtype}", unit="rows")
 
     def write(self, block: np.ndarray, where) -> None:
         """Append ``block``; ``where(i)`` names the source row of block row ``i`` in an error."""
@@ -71,11 +73,13 @@ class RowSink:
                 raise StorageError(f"cannot write the vectors ({exc})") from exc
             data, at = data[done:], at + done
         self.rows += len(out)
+        self.bar.update(len(out))
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+            self.bar.close()
 
 
 class StoreWriter:
