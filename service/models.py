@@ -65,6 +65,7 @@ class Served:
         return {"name": self.name, "version": self.version, "labels": list(m.get("labels") or self.predictor.classes),
                 "multilabel": bool(m.get("multilabel", False)),
                 "metrics": {k: v for k, v in (m.get("metrics") or {}).items() if isinstance(v, (int, float))},
+                "evaluation": m.get("evaluation"), "n_test": m.get("n_test"),
                 "vectors": {k: vec.get(k) for k in ("name", "sha256", "dim", "lowercase") if k in vec},
                 "embedding_dim": self.predictor.dim, "created_at": m.get("created_at"), "loaded_at": self.loaded_at}
 

@@ -127,6 +127,10 @@ def spec(config) -> dict:
                     "name": {"type": "string"}, "version": {"type": "string"},
                     "labels": {"type": "array", "items": {"type": "string"}}, "multilabel": {"type": "boolean"},
                     "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "evaluation": {"type": "string", "nullable": True, "enum": ["holdout", "test-file", "cv", None],
+                                   "description": "how `metrics` were measured: a held-out part of the training "
+                                                  "data, a separate test file, or cross-validation"},
+                    "n_test": {"type": "integer", "nullable": True, "description": "texts the metrics were measured on"},
                     "vectors": {"type": "object", "properties": {
                         "name": {"type": "string"}, "sha256": {"type": "string"}, "dim": {"type": "integer"},
                         "lowercase": {"type": "boolean"}}},

@@ -119,6 +119,49 @@ def test_playground_shows_every_models_prediction(page, tmp_path):
             fh.write(png)
 
 
+@pytest.fixture
+def tagged(store, tmp_path):
+    """Add a multi-label model "tags" to the store (positive reviews are tagged pos|nice); request it before page."""
+    from tests.conftest import make_corpus, write_csv
+    from vecclf.training.train import train
+
+    texts, labels = make_corpus(120, seed=3)
+    rows = [{"text": t, "label": "pos|nice" if l == "pos" else "neg"} for t, l in zip(texts, labels)]
+    data = write_csv(tmp_path / "tags.csv", rows)
+    train(store=str(store), name="tags", data=str(data), vectors="tiny", features="mean", C=10.0, test_size=0.25)
+
+
+def test_multilabel_card_shows_every_label_over_the_threshold(tagged, page):
+    """A multi-label model's card names every label the API put in `labels`, and each card shows its accuracy."""
+    page.eval("document.getElementById('text').value = 'A great and wonderful film!'")
+    page.eval("document.getElementById('go').click()")
+    page.wait_for("document.querySelectorAll('#results .card .label').length === 3")
+    card = page.eval("""(() => { const c = document.querySelector('#results .card[data-model="tags"]');
+        return {label: c.querySelector('.label').textContent, accuracy: c.querySelector('.accuracy').textContent,
+                over: Array.from(c.querySelectorAll('.row.over > span:first-child')).map(s => s.textContent)}; })()""")
+    assert card["label"] == "nice · pos" or card["label"] == "pos · nice"
+    assert sorted(card["over"]) == ["nice", "pos"]
+    assert card["accuracy"].startswith("accuracy ") and "(held-out, 30 texts)" in card["accuracy"]
+
+
+def test_example_buttons_classify_their_text(page):
+    """Each example button fills the text box and classifies it."""
+    page.eval("document.querySelector('#examples button').click()")
+    page.wait_for("document.querySelectorAll('#results .card .label').length === 2")
+    assert page.eval("document.getElementById('text').value") == page.eval(
+        "document.querySelector('#examples button').textContent")
+
+
+def test_docs_page_renders_the_markdown(page, live_url):
+    """/docs shows code spans as <code>, with no Markdown backticks left in the text."""
+    page.send("Page.navigate", url=f"{live_url}/docs")
+    page.wait_for("document.body.dataset.done === '1'")
+    assert page.eval("document.querySelectorAll('#description code').length") >= 2
+    assert page.eval("document.querySelectorAll('#ops details').length") >= 8
+    assert page.eval("document.querySelector('main').innerText.includes('`')") is False
+    assert page.eval("document.querySelectorAll('#ops code').length") > 20
+
+
 def test_playground_shows_an_error_message(page):
     """An over-long text shows the API's error message in the card, not a blank page."""
     page.eval("document.getElementById('text').value = 'x'.repeat(3000)")
