@@ -48,6 +48,7 @@ def cmd_vectors_default(args, settings: Settings) -> int:
     if DEFAULT_NAME in existing and not args.force:
         _emit({**existing[DEFAULT_NAME], "installed": "already"})
         return 0
+    progress.step(f"installing {DEFAULT_NAME} into {settings.store}")
     _emit(install_default(settings.store, force=args.force))
     return 0
 
@@ -124,7 +125,9 @@ def cmd_evaluate(args, settings: Settings) -> int:
     model, manifest = reg.load(args.name, version)
     how = as_trained(manifest.get("data"), args.data, text_column=args.text_column, label_column=args.label_column,
                      fmt=args.format)
+    progress.step(f"reading {args.data} (text column {how['text_column']!r}, label column {how['label_column']!r})")
     ds = read_dataset(args.data, **how)
+    progress.step(f"scoring {args.name} {version} on {len(ds):,} rows")
     result = evaluate_model(model, ds, how["label_column"])
     _emit({"model": args.name, "version": version, "encoding": ds.encoding, "metrics": result})
     return 0
@@ -146,7 +149,8 @@ def cmd_predict(args, settings: Settings) -> int:
         texts = args.texts
     else:
         texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    for start in range(0, len(texts), 1000):
+    batches = range(0, len(texts), 1000)
+    for start in progress.track(batches, f"classifying {len(texts):,} texts", unit="batches") if args.input else batches:
         batch = texts[start : start + 1000]
         for text, item in zip(batch, model.explain(batch)):
             _emit({"text": text, **item})
@@ -160,10 +164,21 @@ def cmd_embed(args, settings: Settings) -> int:
     from vecclf.training.pooling import embed_texts
     from vecclf.training.vectors.store import open_store
 
+    progress.step(f"reading {args.input}")
     texts = read_dataset(args.input, text_column=args.text_column, label_column=None, fmt=args.format,
                          require_labels=False).texts
-    # mean/meanmax skip scikit-learn (seconds of imports); sif/tfidf fit through DocumentEmbedder.
-    matrix = embed_texts(open_store(settings.store, args.vectors), texts, pooling=args.pooling)
+    store = open_store(settings.store, args.vectors)
+    # mean/meanmax skip scikit-learn (seconds of imports); sif/tfidf fit through DocumentEmbedder, on all texts at once.
+    if args.pooling in ("mean", "meanmax") and len(texts) > EMBED_CHUNK:
+        with progress.bar(len(texts), f"embedding with {args.vectors}", unit="texts") as bar:
+            parts = []
+            for start in range(0, len(texts), EMBED_CHUNK):
+                parts.append(embed_texts(store, texts[start : start + EMBED_CHUNK], pooling=args.pooling))
+                bar.update(len(parts[-1]))
+        matrix = np.concatenate(parts)
+    else:
+        progress.step(f"embedding {len(texts):,} texts with {args.vectors} ({args.pooling})")
+        matrix = embed_texts(store, texts, pooling=args.pooling)
     out = os.path.abspath(args.output)
     tmp = f"{out}.tmp-{os.getpid()}.npy"
     try:
@@ -175,6 +190,10 @@ def cmd_embed(args, settings: Settings) -> int:
     _emit({"output": out, "n": int(matrix.shape[0]), "dim": int(matrix.shape[1]), "pooling": args.pooling,
            "vectors": args.vectors})
     return 0
+
+
+#: Texts embedded per step of the progress bar (mean/meanmax pooling is per text, so chunks change nothing).
+EMBED_CHUNK = 100_000
 
 
 def cmd_check(args, settings: Settings) -> int:

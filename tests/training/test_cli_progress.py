@@ -1,0 +1,56 @@
+"""Long commands report progress on stderr: one plain line per step off a terminal, nothing when off."""
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_corpus, write_csv
+
+
+@pytest.fixture
+def data(tmp_path):
+    """Write 60 labelled reviews to train.csv; return its path."""
+    texts, labels = make_corpus(60)
+    return write_csv(tmp_path / "train.csv", [{"text": t, "label": l} for t, l in zip(texts, labels)])
+
+
+def steps(err: str) -> list[str]:
+    """Return the progress messages of stderr, without their time prefix."""
+    return [line.split("] ", 1)[1] for line in err.splitlines() if line.startswith("vecclf [")]
+
+
+def test_train_prints_a_line_per_step(cli, tiny_vectors, data):
+    """train off a terminal: reading, read, search, fitting, evaluating and saved, each one plain line."""
+    store, _, _ = tiny_vectors
+    code, _, err = cli("train", "--name", "m", "--data", data, "--vectors", "tiny", "--store", store, progress="auto")
+    assert code == 0, err
+    shown = steps(err)
+    assert shown[0] == f"reading {data}" and shown[1].startswith("read 60 rows, 2 labels")
+    assert any(s.startswith("choosing features and C on 48 training rows") for s in shown)
+    assert any(s.startswith("auto: dense C=0.3: ") for s in shown)
+    assert any(s.startswith("fitting ") for s in shown) and any(s.startswith("evaluating on 12") for s in shown)
+    assert shown[-1].startswith("saved m v1 (current), accuracy ")
+    assert "\r" not in err
+
+
+def test_embed_in_chunks_gives_the_same_matrix(cli, tiny_vectors, data, tmp_path, monkeypatch):
+    """Embedding in progress-bar chunks writes exactly what one pass writes, and says how far it got."""
+    from vecclf.training import cli as cli_module
+
+    store, _, _ = tiny_vectors
+    whole, chunked = tmp_path / "whole.npy", tmp_path / "chunked.npy"
+    assert cli("embed", "--vectors", "tiny", "--input", data, "--output", whole, "--store", store)[0] == 0
+    monkeypatch.setattr(cli_module, "EMBED_CHUNK", 7)
+    code, _, err = cli("embed", "--vectors", "tiny", "--input", data, "--output", chunked, "--store", store,
+                       progress="lines")
+    assert code == 0, err
+    np.testing.assert_array_equal(np.load(whole), np.load(chunked))
+    assert "embedding with tiny (60 texts)" in steps(err)
+
+
+@pytest.mark.parametrize("value", ["loud", "1", "bar"])
+def test_bad_progress_setting_is_one_line_error(cli, value):
+    """VECCLF_PROGRESS outside auto/bars/lines/json/off is refused naming the variable, exit 2."""
+    code, out, err = cli("models", "list", progress=value)
+    assert (code, out) == (2, "")
+    assert err.startswith("vecclf: error: VECCLF_PROGRESS must be one of auto, bars, lines, json, off") and \
+        err.count("\n") == 1
