@@ -16,13 +16,19 @@ if __name__ != "vecclf.service":
     # Imported by its folder name: a user's own ``service`` package could as well be found first.
     raise ImportError(f"import vecclf.service, not {__name__!r}: vecclf installs one top-level name, 'vecclf'")
 
-from flask import Flask  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 from vecclf.service.config import Config  # noqa: E402
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app and load every model's current version."""
+    # Flask is imported here, not above, so `vecclf serve` can refuse a busy port before paying for it.
+    from flask import Flask
+
     from vecclf.service import api, errors, fastpath, logs, metrics, openapi, pages
     from vecclf.service.models import ModelSet
 
