@@ -20,6 +20,7 @@ import sys
 from collections.abc import Mapping
 
 from vecclf.training import progress
+from vecclf.training.cli_flags import corpus_flags, data_flags, serve_flags
 from vecclf.training.errors import VecclfError
 from vecclf.training.settings import Settings
 
@@ -220,21 +221,8 @@ def cmd_models_list(args, settings: Settings) -> int:
     from vecclf.training.registry import ModelRegistry
 
     reg = ModelRegistry(settings.store)
-    _emit({"models": [_model_summary(reg, m) for m in reg.models()]})
+    _emit({"models": [reg.summary(m) for m in reg.models()]})
     return 0
-
-
-def _model_summary(reg, name: str) -> dict:
-    """Return a model's current version, its versions and the current version's measured accuracy."""
-    current = reg.current(name)
-    out = {"name": name, "current": current, "versions": reg.versions(name)}
-    if current is not None:
-        manifest = reg.manifest(name, current)
-        found = manifest.get("metrics") or {}
-        out.update({"accuracy": found.get("accuracy"), "macro_f1": found.get("macro_f1"),
-                    "evaluation": manifest.get("evaluation"), "n_test": manifest.get("n_test"),
-                    "data": (manifest.get("data") or {}).get("path")})
-    return out
 
 
 def cmd_models_show(args, settings: Settings) -> int:
@@ -297,44 +285,6 @@ def _service_config(args, settings: Settings):
 
 
 # ---------------------------------------------------------------- parser
-def _data_flags(p, labels: bool = True, as_trained: bool = False) -> None:
-    """Add --text-column, --label-column and --format; ``as_trained``: default to what the model was trained with."""
-    trained = "as the model was trained, else " if as_trained else ""
-    p.add_argument("--text-column", default=None if as_trained else "text",
-                   help=f"column holding the text (default: {trained}text)")
-    if labels:
-        p.add_argument("--label-column", default=None if as_trained else "label",
-                       help=f"column holding the label(s) (default: {trained}label)")
-    p.add_argument("--format", default=None if as_trained else "auto",
-                   choices=["auto", "csv", "tsv", "jsonl", "parquet", "fasttext"],
-                   help="data format (default: " + ("as trained for a file with the training file's extension, "
-                                                    "else " if as_trained else "") + "from the file extension)")
-
-
-def _corpus_flags(p) -> None:
-    from vecclf.training.corpus import FORMATS
-
-    p.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
-                   help="in-domain text: one document a line, or a data file read for --text-column")
-    p.add_argument("--name", required=True, help="name of the new vector store")
-    p.add_argument("--text-column", default="text", help="column holding the text in CSV/TSV/JSONL/Parquet (default: text)")
-    p.add_argument("--format", default="auto", choices=["auto", *FORMATS],
-                   help="corpus format (default: from the extension; plain text when it names none)")
-    p.add_argument("--encoding", default="auto", help="text encoding (default auto: UTF-8, else Windows-1252, else Latin-1)")
-    p.add_argument("--min-count", type=int, default=5, help="ignore words seen fewer times (default 5)")
-    p.add_argument("--window", type=int, default=5, help="context words on each side (default 5)")
-    p.add_argument("--workers", type=int, default=max(1, min(8, os.cpu_count() or 1)),
-                   help="training threads (default: the CPUs, at most 8; 1 makes --seed reproduce the store exactly)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true", help="replace an existing store of that name")
-
-
-def _serve_flags(p) -> None:
-    p.add_argument("--host", default=None, help="bind address (default: $VECCLF_HOST or 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default: $VECCLF_PORT or 8000)")
-    p.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: $VECCLF_WORKERS or 2)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``vecclf`` command."""
     top = argparse.ArgumentParser(add_help=False)
@@ -383,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10)
     p.set_defaults(func=cmd_vectors_similar)
     p = vsub.add_parser("train", help="train word2vec or fastText vectors on in-domain text (gensim)", parents=[common])
-    _corpus_flags(p)
+    corpus_flags(p)
     p.add_argument("--algorithm", default="word2vec", choices=["word2vec", "fasttext"],
                    help="fasttext also learns subword n-grams: unseen words get vectors (default: word2vec)")
     p.add_argument("--architecture", default="skipgram", choices=["skipgram", "cbow"])
@@ -396,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_vectors_train)
     p = vsub.add_parser("finetune", help="continue training a vector store on in-domain text", parents=[common])
     p.add_argument("--base", required=True, help="the vector store to start from")
-    _corpus_flags(p)
+    corpus_flags(p)
     p.add_argument("--epochs", type=int, default=None,
                    help="passes over the corpus (default: the base model's own; 5 for vectors-only bases)")
     p.add_argument("--lock-factor", type=float, default=None,
@@ -407,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--vectors", default="glove-6b-50d")
-    _data_flags(p)
+    data_flags(p)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--test", default=None, help="separate test file")
     group.add_argument("--test-size", type=float, default=None, help="held-out fraction (default 0.2)")
@@ -429,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--version", default=None)
     p.add_argument("--data", required=True)
-    _data_flags(p, as_trained=True)
+    data_flags(p, as_trained=True)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="classify texts (JSON lines)", parents=[common])
@@ -437,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default=None)
     p.add_argument("texts", nargs="*")
     p.add_argument("--input", default=None, help="file of texts (any data format, or one text a line in .txt)")
-    _data_flags(p, labels=False, as_trained=True)
+    data_flags(p, labels=False, as_trained=True)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("check", help="behavioural checks of a model version (exit 5 if one fails)", parents=[common])
@@ -446,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default=None,
                    help='cases: JSON or JSON Lines {"text": ..., "expect": label}, or labelled data like the training file')
     p.add_argument("--min-pass-rate", type=float, default=0.9)
-    _data_flags(p, as_trained=True)
+    data_flags(p, as_trained=True)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("embed", help="write document embeddings to .npy", parents=[common])
@@ -454,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
     p.add_argument("--pooling", default="mean", choices=["mean", "sif", "tfidf", "meanmax"])
-    _data_flags(p, labels=False)
+    data_flags(p, labels=False)
     p.set_defaults(func=cmd_embed)
 
     mod = sub.add_parser("models", help="list, show, promote and roll back models", parents=[common])
@@ -481,11 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="models trained at once, one process each (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-serve", action="store_true", help="stop after training")
-    _serve_flags(p)
+    serve_flags(p)
     p.set_defaults(func=cmd_quickstart)
 
     p = sub.add_parser("serve", help="serve the current models over HTTP (gunicorn)", parents=[common])
-    _serve_flags(p)
+    serve_flags(p)
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -206,6 +206,18 @@ class ModelRegistry:
             history["promoted"] = stack
             return self._record(name, "rollback", stack[-1], current, history)
 
+    def summary(self, name: str) -> dict:
+        """Return a model's current version, its versions, and how well the current version measured (and on what)."""
+        current = self.current(name)
+        out = {"name": name, "current": current, "versions": self.versions(name)}
+        if current is not None:
+            manifest = self.manifest(name, current)
+            found = manifest.get("metrics") or {}
+            out.update({"accuracy": found.get("accuracy"), "macro_f1": found.get("macro_f1"),
+                        "evaluation": manifest.get("evaluation"), "n_test": manifest.get("n_test"),
+                        "data": (manifest.get("data") or {}).get("path")})
+        return out
+
     def manifest(self, name: str, version: str | None = None) -> dict:
         """Return the manifest of a version (default: current)."""
         version = self.resolve(name, version)

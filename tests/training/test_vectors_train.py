@@ -1,7 +1,6 @@
 """``vecclf vectors train``: gensim's word2vec and fastText on a streamed corpus, written as a normal store."""
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -87,11 +86,20 @@ def test_fixed_seed_and_one_worker_reproduce_the_store(corpus_file, store_dir, c
     assert shas[0] == shas[1] == json.loads(done.stdout)["sha256"] != shas[2]
 
 
-def test_progress_reports_epochs_and_words_per_second(corpus_file, store_dir, caplog):
-    """Each epoch logs its number and its words/s."""
-    caplog.set_level(logging.INFO, logger="vecclf")
-    train_vectors(store_dir, "v", [corpus_file], VectorSettings(**SMALL))
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch")]
+def test_progress_reports_epochs_and_words_per_second(corpus_file, store_dir):
+    """Each epoch reports its number and its words/s as a progress line."""
+    import io
+
+    from vecclf.training import progress
+
+    out = io.StringIO()
+    saved = progress.configure(out, "lines")
+    try:
+        train_vectors(store_dir, "v", [corpus_file], VectorSettings(**SMALL))
+    finally:
+        progress.restore(saved)
+    messages = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    lines = [m for m in messages if m.startswith("epoch") and "words/s" in m]
     assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert all("words/s" in line for line in lines)
 

@@ -1,4 +1,5 @@
-"""Progress of word-vector training: a bar of words per epoch on a terminal, and one log line per epoch.
+"""Progress of word-vector training: a bar of words per epoch, and one line per epoch (through
+:mod:`vecclf.training.progress`, so off a terminal each epoch is one plain line).
 
 gensim reads the corpus in a producer thread; an error there would leave its
 worker threads waiting forever, so :class:`TrainingPasses` catches it, ends
@@ -7,10 +8,9 @@ the pass, and :meth:`TrainingPasses.raise_failure` raises it once gensim returns
 
 from __future__ import annotations
 
-import logging
 import time
 
-log = logging.getLogger(__name__)
+from vecclf.training import progress
 _UPDATE_EVERY = 2000  # documents between bar updates (each update costs more than a document)
 
 
@@ -33,11 +33,8 @@ class TrainingPasses:
         self.read = 0  # words read in the latest pass
 
     def __iter__(self):
-        from tqdm import tqdm
-
         self.epoch += 1
-        bar = tqdm(total=self.words, unit=" words", unit_scale=True, desc=f"epoch {self.epoch}/{self.epochs}",
-                   disable=None, leave=False, mininterval=0.5)
+        bar = progress.bar(self.words, f"epoch {self.epoch}/{self.epochs}", unit="words")
         done, pending, docs = 0, 0, 0
         try:
             for tokens in self.corpus:
@@ -67,8 +64,8 @@ class TrainingPasses:
             def on_epoch_end(self, model):
                 seconds = max(time.monotonic() - self.started, 1e-9)
                 passes.rates.append(passes.read / seconds)
-                log.info("epoch %d/%d: %s words in %.1f s, %s words/s", passes.epoch, passes.epochs,
-                         f"{passes.read:,}", seconds, f"{passes.read / seconds:,.0f}")
+                progress.step(f"epoch {passes.epoch}/{passes.epochs}: {passes.read:,} words in {seconds:.1f} s, "
+                              f"{passes.read / seconds:,.0f} words/s")
 
         return EpochLog()
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vecclf.training import progress
 from vecclf.training.corpus import Corpus
 from vecclf.training.errors import DataError
 from vecclf.training.tokens import Tokenizer
@@ -135,8 +136,7 @@ def train_vectors(store, name: str, corpus_paths, settings: VectorSettings = Vec
         model = new_model(settings)
         model.build_vocab(corpus)
         check_vocabulary(model, corpus, settings.min_count)
-        log.info("vocabulary: %s words of %s in %s documents", f"{len(model.wv):,}", f"{corpus.words:,}",
-                 f"{corpus.documents:,}")
+        progress.step(f"vocabulary: {len(model.wv):,} words of {corpus.words:,} in {corpus.documents:,} documents")
         passes = train_passes(model, corpus, settings.epochs, model.corpus_total_words, model.corpus_count)
         fields = write_model(writer, model)
         manifest = {
