@@ -93,3 +93,15 @@ def test_missing_data_dir_fails_with_a_message(tmp_path):
     """An absent data folder stops the script with a message naming the folder and --data-dir."""
     with pytest.raises(SystemExit, match="--data-dir"):
         accuracy.find_data_dir(tmp_path / "absent")
+
+
+def test_quickstart_table_reports_medians_cpu_and_both_models():
+    """The quickstart benchmark's table gives each variant's median time, CPU time, progress lines and accuracies."""
+    bench = load("quickstart")
+    models = {"sentiment": {"accuracy": 0.758, "features": "hybrid", "C": 3.0},
+              "topics": {"accuracy": 0.987, "features": "hybrid", "C": 30.0}}
+    runs = {"default": [{"seconds": s, "cpu": c, "progress_lines": 14, "models": models}
+                        for s, c in ((90.0, 60.0), (70.0, 58.0), (120.0, 61.0))]}
+    row = bench.table(runs).splitlines()[-1]
+    assert row.startswith("| default (`vecclf quickstart`) | **90 s** (runs: 90, 70, 120 s) | 60 s | 14 |")
+    assert "75.8 % (hybrid, C=3)" in row and "98.7 % (hybrid, C=30)" in row
