@@ -12,9 +12,10 @@ caller. The choice and every score go into the bundle manifest.
 every fold and every C's classifier fit, inside candidates too: a fold
 starts only if the time left is at least what the last finished fold took,
 a classifier fit only if it is at least what the last fit took (except a
-fold's first C: its features are fitted already); what was finished is used (a setting scored on fewer folds is compared by the mean
-over the folds it has, and its entry says how many). The first fold of the
-first (cheapest) candidate always runs, so even a budget of 0 chooses among
+fold's first C: its features are fitted already). What was finished is
+used: a setting scored on fewer folds is compared by the mean over the
+folds it has, and its entry says how many. The first fold of the first
+(cheapest) candidate always runs, so even a budget of 0 chooses among
 measured settings. Only a fold that costs more than the one before it (the
 first fold of a costlier candidate), with its first C, can overrun the budget.
 
@@ -37,7 +38,6 @@ from collections import Counter
 import numpy as np
 
 from vecclf.training import progress
-
 
 DEFAULT_C = 1.0
 # Cheapest first, so a tight budget still yields a sensible model.

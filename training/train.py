@@ -19,7 +19,6 @@ from vecclf.training.registry import ModelRegistry
 from vecclf.training.vectors.store import open_store
 
 
-
 def file_fingerprint(path: str | os.PathLike) -> str:
     """Return the sha256 of a data file's bytes."""
     digest = hashlib.sha256()
