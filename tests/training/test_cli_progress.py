@@ -54,3 +54,16 @@ def test_bad_progress_setting_is_one_line_error(cli, value):
     assert (code, out) == (2, "")
     assert err.startswith("vecclf: error: VECCLF_PROGRESS must be one of auto, bars, lines, json, off") and \
         err.count("\n") == 1
+
+
+def test_vectors_import_reports_what_it_reads_and_writes(cli, tmp_path, store_dir):
+    """vectors import off a terminal: a line naming the file and format, and one for the matrix it writes."""
+    from tests.conftest import make_vectors, write_glove
+
+    words, vecs = make_vectors()
+    src = write_glove(tmp_path / "v.txt", words, vecs)
+    code, _, err = cli("vectors", "import", src, "--name", "v", "--store", store_dir, progress="lines")
+    assert code == 0, err
+    shown = steps(err)
+    assert shown[0] == f"importing {src} (glove) as 'v'"
+    assert shown[1] == f"writing vectors.npy, {len(words):,} x {vecs.shape[1]} float32 ({len(words):,} rows)"
