@@ -14,6 +14,7 @@ import pytest
 
 POSITIVE = ["good", "great", "excellent", "wonderful", "love", "superb", "fine", "happy", "brilliant", "best"]
 NEGATIVE = ["bad", "awful", "terrible", "boring", "hate", "poor", "dull", "sad", "worst", "ugly"]
+COMPOUNDS = ["well-acted", "one-note", "--"]
 NEUTRAL = ["the", "a", "movie", "film", "story", "it", "is", "was", "plot", "actor", "and", "of", ".", ",", "!",
            "this", "that", "n't", "do", "not", "very", "really", "i", "we", "they"]
 
@@ -21,7 +22,8 @@ NEUTRAL = ["the", "a", "movie", "film", "story", "it", "is", "was", "plot", "act
 def make_vectors(dim: int = 16, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """Return a vocabulary whose sentiment words sit in two separable clusters."""
     rng = np.random.default_rng(seed)
-    words = NEUTRAL + POSITIVE + NEGATIVE + [f"w{i}" for i in range(60)]
+    # Hyphenated compounds last (appending keeps every other row's random draw): stores keep them whole.
+    words = NEUTRAL + POSITIVE + NEGATIVE + [f"w{i}" for i in range(60)] + COMPOUNDS
     vecs = rng.normal(0, 0.3, size=(len(words), dim)).astype(np.float32)
     for i, w in enumerate(words):
         if w in POSITIVE:

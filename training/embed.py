@@ -133,13 +133,14 @@ class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
         store = self.vector_store()
         self.vectors_sha256_ = store.sha256
         self.vectors_name_ = store.name
+        self.hyphens_ = store.hyphens
         self.dim_ = store.dim
         self.n_features_out_ = 2 * store.dim if self.pooling == "meanmax" else store.dim
         self.idf_rows_ = np.zeros(0, dtype=np.int64)
         self.idf_values_ = np.zeros(0, dtype=np.float32)
         self.component_ = np.zeros(0, dtype=np.float32)
         if self.pooling == "tfidf":
-            tr = token_rows(store, texts)
+            tr = token_rows(store, texts, tokenizer=self.tokenizer(store))
             doc_ids = np.repeat(np.arange(len(texts)), np.diff(tr.offsets))
             known = tr.rows >= 0
             pairs = np.unique(np.stack([doc_ids[known], tr.rows[known]]), axis=1)
@@ -199,8 +200,13 @@ class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
 
         return weights
 
+    def tokenizer(self, store: VectorStore):
+        """Return the store's tokenizer under the hyphen rule this embedder was fitted with (models keep their tokens)."""
+        return store.tokenizer_for(getattr(self, "hyphens_", "split"))  # fitted before the rule existed: split
+
     def _pool(self, store: VectorStore, texts: list[str]) -> np.ndarray:
-        return pool(store, texts, pooling=self.pooling, oov=self.oov, empty=self.empty, weights=self._weighting(store))
+        return pool(store, texts, pooling=self.pooling, oov=self.oov, empty=self.empty, weights=self._weighting(store),
+                    tokenizer=self.tokenizer(store))
 
     def compile(self, context) -> "PoolKernel":
         """Return the serving kernel of this fitted embedder (a dense source; see :mod:`vecclf.training.kernels`)."""
@@ -219,6 +225,7 @@ class PoolKernel:
         self._emb = emb
         self._store = store = emb.vector_store().warm()  # in a preloading master: every worker shares the index
         self._lookup = context.rows_for(store)
+        self._tokenizer = emb.tokenizer(store)
         self.width = int(emb.n_features_out_)
         self._matrix = np.asarray(store.vectors).view(np.ndarray)  # plain view: fancy indexing a memmap is slower
         self._own = emb.empty == "zeros" and not (emb.oov == "subword" and store.ngrams is not None)
@@ -236,12 +243,13 @@ class PoolKernel:
             return emb.transform(batch.texts)
         if self._mean and len(batch.texts) == 1:
             return self.one(batch)[None, :]
-        pooled = pool_rows(self._store, batch.rows(self._lookup), pooling=emb.pooling, weights=self._weights)
+        pooled = pool_rows(self._store, batch.rows(self._lookup, self._tokenizer), pooling=emb.pooling,
+                           weights=self._weights)
         return emb.finish(pooled)
 
     def sum_of(self, batch: Batch) -> tuple[np.ndarray | None, int]:
         """Return the float32 sum of a one-text batch's word vectors (None if it has none), and their number."""
-        rows = self._lookup.list(batch.tokens(self._store.tokenizer)[0])
+        rows = self._lookup.list(batch.tokens(self._tokenizer)[0])
         if -1 in rows:
             rows = [r for r in rows if r >= 0]
         k = len(rows)

@@ -106,22 +106,23 @@ class Batch:
         self._rows: dict = {}
 
     def tokens(self, tokenizer) -> list[list[str]]:
-        """Return each text's tokens under ``tokenizer`` (one tokenizer run per casing)."""
-        key = tokenizer.lowercase
+        """Return each text's tokens under ``tokenizer`` (one run per tokenizer rule: casing, hyphens)."""
+        key = tokenizer.key
         docs = self._tokens.get(key)
         if docs is None:
             texts = self.texts
             docs = self._tokens[key] = [tokenizer(texts[0])] if len(texts) == 1 else tokenizer.many(texts)
         return docs
 
-    def rows(self, lookup: RowLookup) -> TokenRows:
+    def rows(self, lookup: RowLookup, tokenizer) -> TokenRows:
         """Return every token's vector row (-1 if none), documents end to end, through ``lookup``."""
-        got = self._rows.get(id(lookup))
+        key = (id(lookup), tokenizer.key)
+        got = self._rows.get(key)
         if got is None:
-            docs = self.tokens(lookup.store.tokenizer)
+            docs = self.tokens(tokenizer)
             counts = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
             flat = docs[0] if len(docs) == 1 else [t for d in docs for t in d]
-            got = self._rows[id(lookup)] = TokenRows(lookup.array(flat), offsets_of(counts))
+            got = self._rows[key] = TokenRows(lookup.array(flat), offsets_of(counts))
         return got
 
 

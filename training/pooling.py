@@ -68,10 +68,14 @@ def offsets_of(counts: np.ndarray) -> np.ndarray:
     return offsets
 
 
-def token_rows(store: VectorStore, texts: list[str], keep_oov: bool = False) -> TokenRows:
-    """Tokenize ``texts`` and map every token to its vector row (-1 if none); keep the OOV words if asked."""
+def token_rows(store: VectorStore, texts: list[str], keep_oov: bool = False, tokenizer=None) -> TokenRows:
+    """Tokenize ``texts`` and map every token to its vector row (-1 if none); keep the OOV words if asked.
+
+    ``tokenizer``: one of the store's tokenizers (:meth:`VectorStore.tokenizer_for`; default its own rule).
+    """
+    tokenizer = tokenizer or store.tokenizer
     if sum(map(len, texts)) < FLAT_MIN_CHARS:
-        docs = store.tokenizer.many(texts)
+        docs = tokenizer.many(texts)
         counts = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
         flat = [tok for doc in docs for tok in doc]
         ids: dict[str, int] = {}
@@ -85,7 +89,7 @@ def token_rows(store: VectorStore, texts: list[str], keep_oov: bool = False) -> 
 
     import pyarrow.compute as pc
 
-    tokens, counts = store.tokenizer.flat(texts)
+    tokens, counts = tokenizer.flat(texts)
     encoded = pc.dictionary_encode(tokens)
     distinct = store.vocab_index.rows_of_arrow(encoded.dictionary)
     rows = distinct[encoded.indices.to_numpy(zero_copy_only=False)] if len(tokens) else np.zeros(0, dtype=np.int64)
@@ -104,16 +108,17 @@ def pool(
     oov: str = "subword",
     empty: str = "zeros",
     weights: Callable[[np.ndarray], np.ndarray] | None = None,
+    tokenizer=None,
 ) -> np.ndarray:
     """Return the pooled (n, dim) or, for ``meanmax``, (n, 2 * dim) float32 document vectors of ``texts``.
 
-    ``weights(rows)`` gives the weight of each vector row (None: all 1).
+    ``weights(rows)`` gives the weight of each vector row (None: all 1); ``tokenizer`` as in :func:`token_rows`.
 
     Raises:
         DataError: ``empty="error"`` and a text has no word with a vector.
     """
     use_subword = oov == "subword" and store.ngrams is not None
-    tr = token_rows(store, texts, keep_oov=use_subword)
+    tr = token_rows(store, texts, keep_oov=use_subword, tokenizer=tokenizer)
     return pool_rows(store, tr, pooling=pooling, empty=empty, weights=weights, texts=texts)
 
 

@@ -39,6 +39,18 @@ reduces to rules about single bytes and their neighbours:
   a split ``n't``: a word run not after an apostrophe, ending in ``n``,
   followed by ``'t`` and then a non-word byte (``do|n't``).
 
+Hyphenated compounds: the pattern splits ``well-acted`` into ``well``, ``-``,
+``acted``, yet GloVe has whole entries for thousands of them (``well-acted``,
+``one-note``, ``--``). A tokenizer made with ``known=`` (a vector store's
+membership test) keeps every run of tokens joined by hyphens, with no space
+between, as one token when the joined string has a vector, longest first
+from the left; the rest stays split. Stores record their rule
+(``"hyphens": "known"`` or ``"split"``, the latter for stores made before
+the rule existed) and every embedder records the rule it was fitted with, so
+a model keeps its tokens. Measured with ``benchmarks/accuracy.py``-style
+runs (docs/design.md): keeping compounds whole for vector lookups helps or
+ties on SST-2, TREC and MR, and the n-gram blocks keep splitting.
+
 The tests compare every entry point with a plain ``re.findall`` reference on
 the shared corpora and on random strings over the characters that matter.
 """
@@ -71,23 +83,77 @@ def normalize(text: str, lowercase: bool) -> str:
     return text.lower() if lowercase else text
 
 
+HYPHEN_RULES = ("split", "known")
+# Tokens a compound may join (``state-of-the-art`` is 7); longer hyphen runs stay split.
+MAX_COMPOUND = 9
+
+
 def _find(text: str) -> list[str]:
     """Return the tokens of a normalised text."""
     return (_TOKEN_RE if "n't" in text else _PLAIN_RE).findall(text)
 
 
-class Tokenizer:
-    """Turn strings into token lists; ``lowercase`` must match the vectors."""
+def _find_compounds(text: str, known) -> list[str]:
+    """Return the tokens of a normalised text, hyphen-joined runs that ``known`` recognises kept whole."""
+    if "-" not in text:
+        return _find(text)
+    spans = [(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+    tokens = [t for t, _, _ in spans]
+    # Runs of touching tokens (no whitespace between) that hold a hyphen are candidate compounds, up to
+    # MAX_COMPOUND tokens (longer runs are never dictionary entries and stay split); a candidate starts and ends
+    # with a word, or is all hyphens ("--"). So a text costs time linear in its length, hostile or not.
+    joins: dict[int, list[str | None]] = {}
+    start = 0
+    for i in range(1, len(spans) + 1):
+        if i < len(spans) and spans[i][1] == spans[i - 1][2]:
+            continue
+        if 1 < i - start <= MAX_COMPOUND and "-" in tokens[start:i]:
+            for a in range(start, i - 1):
+                prefix, ends, dashes = tokens[a], [], tokens[a] == "-"
+                for b in range(a + 1, i):
+                    prefix += tokens[b]
+                    dashes = dashes and tokens[b] == "-"
+                    ends.append(prefix if dashes or (tokens[a] != "-" and tokens[b] != "-") else None)
+                joins[a] = ends
+        start = i
+    if not joins:
+        return tokens
+    candidates = list({c for ends in joins.values() for c in ends if c is not None})
+    whole = {c for c, ok in zip(candidates, known(candidates)) if ok}
+    out, a = [], 0
+    while a < len(tokens):
+        # The longest known compound starting here (ends[k] joins tokens a .. a + k + 1).
+        k = next((k for k in range(len(joins.get(a, ())) - 1, -1, -1) if joins[a][k] in whole), -1)
+        out.append(joins[a][k] if k >= 0 else tokens[a])
+        a += k + 2 if k >= 0 else 1
+    return out
 
-    def __init__(self, lowercase: bool = True):
+
+class Tokenizer:
+    """Turn strings into token lists; ``lowercase`` must match the vectors.
+
+    ``known``: None splits every hyphen (the pattern's own rule); a function
+    ``known(strings) -> booleans`` (a vector store's membership test) keeps
+    the hyphenated compounds it recognises whole (module docs).
+    """
+
+    def __init__(self, lowercase: bool = True, known=None):
         self.lowercase = lowercase
+        self.known = known
+        self.hyphens = "split" if known is None else "known"
+        # Tokenizers with equal keys give equal tokens (a batch tokenizes once per key).
+        self.key = (lowercase, None if known is None else id(known))
 
     def __call__(self, text: str) -> list[str]:
-        return _find(normalize(text, self.lowercase))
+        if self.known is None:
+            return _find(normalize(text, self.lowercase))
+        return _find_compounds(normalize(text, self.lowercase), self.known)
 
     def many(self, texts: Iterable[str]) -> list[list[str]]:
         """Tokenize each text of ``texts``."""
-        return list(map(_find, map(normalize, texts, repeat(self.lowercase))))
+        if self.known is None:
+            return list(map(_find, map(normalize, texts, repeat(self.lowercase))))
+        return list(map(_find_compounds, map(normalize, texts, repeat(self.lowercase)), repeat(self.known)))
 
     def flat(self, texts: list[str]):
         """Return ``(tokens, counts)``: every token of ``texts`` in order as a pyarrow string array, and per-text counts.
@@ -98,6 +164,8 @@ class Tokenizer:
 
         n = len(texts)
         is_ascii = np.fromiter(map(str.isascii, texts), dtype=bool, count=n)
+        if self.known is not None:  # compounds are not byte rules: hyphenated texts take the pattern
+            is_ascii &= np.fromiter(("-" not in t for t in texts), dtype=bool, count=n)
         if is_ascii.all():
             toks = _ascii_tokens(texts, self.lowercase)
             return toks.array(), toks.counts
@@ -117,7 +185,7 @@ class Tokenizer:
         return joined.take(pa.array(gather)), counts
 
     def __repr__(self) -> str:
-        return f"Tokenizer(lowercase={self.lowercase})"
+        return f"Tokenizer(lowercase={self.lowercase}, hyphens={self.hyphens!r})"
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:

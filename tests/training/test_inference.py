@@ -26,6 +26,7 @@ TABLE = TEXTS + [
     "it was not good , it was bad",
     "w1 w2 w3 w4 w5 w6 w7 w8 w9",
     "Movie story actor excellent superb terrible sad",
+    "a well-acted, one-note film -- so-so; well--acted w1-w2-w3 -",
     " ".join(["the film was great but the plot was dull and the actor poor"] * 80),
 ]
 TOPICS = {"sports": ["good", "great", "best", "fine"], "politics": ["bad", "poor", "sad", "worst"],
@@ -337,7 +338,7 @@ def test_one_text_on_other_matrix_layouts(tiny_vectors, sentiment_csv, layout):
 # ---------------------------------------------------------------- any text: one-text path == pipeline
 _PIECES = NEUTRAL + POSITIVE + NEGATIVE + [
     "n't", "don't", "can't", "it's", "'s", "GOOD", "Bad", "café", "Naïve", "日本語", "🎉", "ﬁne", "’", "`",
-    "w1", "w59", "zzz", "2024", "10/10", "$5", "...", "--", "'", "\"", "(", ")",
+    "w1", "w59", "zzz", "2024", "10/10", "$5", "...", "--", "'", "\"", "(", ")", "well-acted", "one", "note",
 ]
 _SEPARATORS = st.sampled_from([" ", "  ", "\t", "\n", "", ", ", "-"])
 _TEXTS = st.one_of(

@@ -97,3 +97,51 @@ def test_missing_store_is_not_found(store_dir):
     """Opening a name that was never imported says how to get one."""
     with pytest.raises(NotFoundError, match="vecclf vectors import"):
         open_store(store_dir, "absent")
+
+
+def _set_hyphens(store, name, rule):
+    path = store / "vectors" / name / "manifest.json"
+    manifest = json.loads(path.read_text())
+    if rule is None:
+        manifest.pop("hyphens", None)
+    else:
+        manifest["hyphens"] = rule
+    path.write_text(json.dumps(manifest))
+
+
+def test_new_stores_keep_known_compounds_and_old_ones_split(tiny_vectors):
+    """Stores record their hyphen rule: new imports keep 'well-acted' whole; a manifest without the key splits."""
+    store, _, _ = tiny_vectors
+    vs = open_store(store, "tiny")
+    assert vs.hyphens == "known" and vs.tokenizer("a well-acted film") == ["a", "well-acted", "film"]
+    _set_hyphens(store, "tiny", None)
+    old = open_store(store, "tiny")
+    assert old.hyphens == "split" and old.tokenizer("a well-acted film") == ["a", "well", "-", "acted", "film"]
+    _set_hyphens(store, "tiny", "sometimes")
+    with pytest.raises(BundleError, match="hyphen rule"):
+        open_store(store, "tiny")
+
+
+@pytest.mark.parametrize("features", ["mean", "hybrid-pos"])
+def test_a_model_keeps_the_rule_it_was_trained_with(tiny_vectors, features):
+    """A model fitted on a splitting store still splits after the store's manifest says 'known' (and vice versa)."""
+    from tests.conftest import make_corpus
+    from vecclf.training.bundle import point_at_store
+    from vecclf.training.inference import Predictor
+    from vecclf.training.model import TextModel
+
+    store, _, _ = tiny_vectors
+    texts, labels = make_corpus(80)
+    probe = ["a well-acted film", "one-note -- dull", "well-acted"]
+    fitted = {}
+    for before, after in (("split", "known"), ("known", "split")):
+        _set_hyphens(store, "tiny", before)
+        model = TextModel(vectors="tiny", store=str(store), features=features).fit(texts, labels)
+        fitted[before] = expected = model.predict_proba(probe)
+        _set_hyphens(store, "tiny", after)
+        point_at_store(model, store, store / "vectors" / "tiny")  # reopened: the store now says `after`
+        np.testing.assert_allclose(model.predict_proba(probe), expected, rtol=0, atol=1e-6)
+        predictor = Predictor(model)
+        assert predictor.compiled
+        np.testing.assert_allclose(predictor.predict_proba(probe), expected, rtol=0, atol=1e-5)
+    assert not np.allclose(fitted["split"], fitted["known"])  # the rules do tokenize these texts differently

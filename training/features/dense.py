@@ -69,7 +69,12 @@ class FirstWords(StoreBacked, TransformerMixin, BaseEstimator):
         store = self.vector_store()
         self.dim_ = store.dim
         self.n_features_out_ = self.k * store.dim
+        self.hyphens_ = store.hyphens
         return self
+
+    def tokenizer(self, store):
+        """Return the store's tokenizer under the hyphen rule this block was fitted with (split before the rule)."""
+        return store.tokenizer_for(getattr(self, "hyphens_", "split"))
 
     def transform(self, X):
         """Return the (n_texts, k * dim) matrix."""
@@ -77,7 +82,7 @@ class FirstWords(StoreBacked, TransformerMixin, BaseEstimator):
         store = self.vector_store()
         texts = as_text_list(X)
         out = np.zeros((len(texts), self.k * self.dim_), dtype=np.float32)
-        heads = [tokens[: self.k] for tokens in store.tokenizer.many(texts)]
+        heads = [tokens[: self.k] for tokens in self.tokenizer(store).many(texts)]
         # One lookup for all heads through the store's shared array index (no per-process word dict).
         rows = store.rows_array([tok for head in heads for tok in head]) if any(heads) else np.zeros(0, np.int64)
         pos = 0
@@ -92,7 +97,8 @@ class FirstWords(StoreBacked, TransformerMixin, BaseEstimator):
     def compile(self, context) -> "FirstWordsKernel":
         """Return the serving kernel (a dense source) of this fitted block."""
         check_is_fitted(self, "dim_")
-        return FirstWordsKernel(self.vector_store(), int(self.k), int(self.dim_), context)
+        store = self.vector_store()
+        return FirstWordsKernel(store, self.tokenizer(store), int(self.k), int(self.dim_), context)
 
 
 def dense_block(vectors, store, poolings=("mean",), weight=1.0):
@@ -162,8 +168,9 @@ class ScaledDenseKernel:
 class FirstWordsKernel:
     """:class:`FirstWords` for serving: the vectors of each text's first ``k`` tokens, zeros where missing."""
 
-    def __init__(self, store, k: int, dim: int, context):
+    def __init__(self, store, tokenizer, k: int, dim: int, context):
         self._store = store
+        self._tokenizer = tokenizer
         self._lookup = context.rows_for(store)
         self._k, self._dim = k, dim
         self.width = k * dim
@@ -175,14 +182,14 @@ class FirstWordsKernel:
     def one(self, batch: Batch) -> np.ndarray:
         dim = self._dim
         out = np.zeros(self.width, dtype=np.float32)
-        tokens = batch.tokens(self._store.tokenizer)[0][: self._k]
+        tokens = batch.tokens(self._tokenizer)[0][: self._k]
         for j, row in enumerate(self._lookup.list(tokens)):
             if row >= 0:
                 out[j * dim : (j + 1) * dim] = self._matrix[row]
         return out
 
     def __call__(self, batch: Batch) -> np.ndarray:
-        tr = batch.rows(self._lookup)
+        tr = batch.rows(self._lookup, self._tokenizer)
         rows, offsets = tr.rows, tr.offsets
         n, k = len(offsets) - 1, self._k
         out = np.zeros((n, k, self._dim), dtype=np.float32)

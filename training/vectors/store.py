@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from vecclf.training.errors import BundleError, NotFoundError
-from vecclf.training.tokens import Tokenizer
+from vecclf.training.tokens import HYPHEN_RULES, Tokenizer
 from vecclf.training.vectors.subword import oov_vector
 from vecclf.training.vectors.vocabindex import VocabIndex
 
@@ -108,7 +108,12 @@ class VectorStore:
             self.minn = int(self.manifest["minn"])
             self.maxn = int(self.manifest["maxn"])
             self.ngrams = self._open_matrix(NGRAMS_FILE, (int(self.manifest["bucket"]), self.dim))
-        self.tokenizer = Tokenizer(lowercase=self.lowercase)
+        # Stores made before the hyphen rule existed split every hyphen, as their models were trained to.
+        self.hyphens = self.manifest.get("hyphens", "split")
+        if self.hyphens not in HYPHEN_RULES:
+            raise BundleError(f"{manifest_file}: unknown hyphen rule {self.hyphens!r}")
+        self._tokenizers: dict[str, Tokenizer] = {}
+        self.tokenizer = self.tokenizer_for(self.hyphens)
         self._index: dict[str, int] | None = None
         self._words: list[str] | None = None
         self._vocab_index: VocabIndex | None = None
@@ -125,6 +130,20 @@ class VectorStore:
         if matrix.shape != shape:
             raise BundleError(f"vector store {self.path}: {filename} has shape {matrix.shape}, manifest says {shape}")
         return matrix
+
+    def tokenizer_for(self, hyphens: str) -> Tokenizer:
+        """Return this store's tokenizer under hyphen rule ``hyphens`` (``split`` or ``known``), made once."""
+        tokenizer = self._tokenizers.get(hyphens)
+        if tokenizer is None:
+            if hyphens not in HYPHEN_RULES:
+                raise ValueError(f"hyphens={hyphens!r}; choose one of {', '.join(HYPHEN_RULES)}")
+            tokenizer = Tokenizer(lowercase=self.lowercase, known=self.has_words if hyphens == "known" else None)
+            self._tokenizers[hyphens] = tokenizer
+        return tokenizer
+
+    def has_words(self, words: list[str]) -> list[bool]:
+        """Return, for each of ``words``, whether it has a vector of its own."""
+        return (self.vocab_index.rows_of(words) >= 0).tolist() if words else []
 
     @property
     def words(self) -> list[str]:

@@ -18,6 +18,7 @@ from vecclf.training.errors import StorageError, VecclfError, VectorFormatError
 from vecclf.training.vectors.store import MANIFEST, NGRAMS_FILE, VECTORS_FILE, VOCAB_FILE, check_name, vectors_root
 
 FORMAT_VERSION = 1
+DEFAULT_HYPHENS = "known"
 
 
 def sha256_files(paths: list[Path]) -> str:
@@ -161,6 +162,8 @@ class StoreWriter:
         manifest = {
             "name": self.name,
             "format_version": FORMAT_VERSION,
+            # New stores keep hyphenated compounds that have a vector whole (see vecclf.training.tokens).
+            "hyphens": DEFAULT_HYPHENS,
             **manifest,
             "files": [p.name for p in files],
             "sha256": sha256_files(files),
