@@ -25,8 +25,7 @@ TABLE = TEXTS + [
     "   \t\n ",
     "it was not good , it was bad",
     "w1 w2 w3 w4 w5 w6 w7 w8 w9",
-    "Movie story actor excellent superb terrible sad",
-    "a well-acted, one-note film -- so-so; well--acted w1-w2-w3 -",
+    "Movie story actor excellent superb terrible sad; a well-acted, one-note film -- so-so; well--acted w1-w2-w3 -",
     " ".join(["the film was great but the plot was dull and the actor poor"] * 80),
 ]
 TOPICS = {"sports": ["good", "great", "best", "fine"], "politics": ["bad", "poor", "sad", "worst"],
