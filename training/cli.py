@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from vecclf.training import progress
+from vecclf.training import feedback_cli, progress
 from vecclf.training.cli_flags import corpus_flags, data_flags, serve_flags
 from vecclf.training.errors import VecclfError
 from vecclf.training.settings import Settings
@@ -437,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the current models over HTTP (gunicorn)", parents=[common])
     serve_flags(p)
     p.set_defaults(func=cmd_serve)
+
+    feedback_cli.add_parser(sub, common)
     return parser
 
 

@@ -4,16 +4,18 @@ Everything below the command line receives values as parameters; nothing
 under :mod:`vecclf.training` reads the environment. The service has its own
 object, :class:`vecclf.service.config.Config`, built the same way.
 
-===================== ============================= ===========================================
-variable              default                       meaning
-===================== ============================= ===========================================
-``VECCLF_STORE``      ``models``                    model store folder (``--store`` wins)
-``VECCLF_LOG_LEVEL``  ``INFO`` on a terminal, else  log level of the command line's stderr
-                      ``WARNING``                   (``-v`` wins: debug)
-``VECCLF_PROGRESS``   ``auto``                      progress on stderr: ``bars`` (auto on a
-                                                    terminal), ``lines`` (auto elsewhere),
-                                                    ``json`` or ``off``
-===================== ============================= ===========================================
+======================= ============================= ===========================================
+variable                default                       meaning
+======================= ============================= ===========================================
+``VECCLF_STORE``        ``models``                    model store folder (``--store`` wins)
+``VECCLF_LOG_LEVEL``    ``INFO`` on a terminal, else  log level of the command line's stderr
+                        ``WARNING``                   (``-v`` wins: debug)
+``VECCLF_PROGRESS``     ``auto``                      progress on stderr: ``bars`` (auto on a
+                                                      terminal), ``lines`` (auto elsewhere),
+                                                      ``json`` or ``off``
+``VECCLF_DATABASE_URL`` SQLite ``<store>/vecclf.db`` feedback and review-queue database (any
+                                                      SQLAlchemy URL, e.g. ``postgresql://u@h/db``)
+======================= ============================= ===========================================
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ PREFIX = "VECCLF_"
 
 @dataclass(frozen=True)
 class Settings:
-    """What every command may need: where the store is, how loud to be and how to show progress."""
+    """What every command may need: the store, how loud to be, how to show progress, the feedback database."""
 
     store: str = DEFAULT_STORE
     log_level: str | None = None  # None: INFO on a terminal, WARNING otherwise
     progress: str = "auto"
+    database_url: str | None = None  # None: the SQLite file in the store (vecclf.training.database)
 
     def __post_init__(self):
         if not self.store:
@@ -68,4 +71,7 @@ class Settings:
         shown = environ.get(f"{PREFIX}PROGRESS", "").strip()
         if shown:
             values["progress"] = shown.lower()
+        url = environ.get(f"{PREFIX}DATABASE_URL", "").strip()
+        if url:
+            values["database_url"] = url
         return cls(**values)
