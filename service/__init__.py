@@ -29,7 +29,7 @@ def create_app(config: Config | None = None) -> Flask:
     # Flask is imported here, not above, so `vecclf serve` can refuse a busy port before paying for it.
     from flask import Flask
 
-    from vecclf.service import api, errors, fastpath, logs, metrics, openapi, pages
+    from vecclf.service import api, errors, fastpath, feedback, logs, metrics, openapi, pages, review
     from vecclf.service.models import ModelSet
 
     config = config or Config()
@@ -49,7 +49,9 @@ def create_app(config: Config | None = None) -> Flask:
     # Each process that serves requests starts its watcher on its first request (or
     # earlier, from gunicorn's post_worker_init); the master that preloads never does.
     app.before_request(models.start)
-    for blueprint in (api.bp, metrics.bp, openapi.bp, pages.bp):
+    feedback.init_app(app)
+    review.init_app(app, app.extensions["vecclf.feedback"])
+    for blueprint in (api.bp, feedback.bp, metrics.bp, openapi.bp, pages.bp):
         app.register_blueprint(blueprint)
     # Successful predict requests skip Flask's request machinery (same checks, metrics and logs);
     # everything else, errors included, is Flask's.

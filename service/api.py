@@ -18,7 +18,8 @@ def _models() -> ModelSet:
     return current_app.extensions["vecclf.models"]
 
 
-def _served(name: str) -> Served:
+def served_or_404(name: str) -> Served:
+    """Return the served model ``name`` (noted for the access line), or raise a 404 (which does not list the models)."""
     served = _models().get(name)
     if served is None:
         shown = name if len(name) <= 100 else name[:100] + "..."
@@ -51,23 +52,27 @@ def list_models():
 @bp.get("/v1/models/<name>")
 def show_model(name: str):
     """Describe one served model."""
-    return jsonify(_served(name).describe())
+    return jsonify(served_or_404(name).describe())
 
 
 @bp.post("/v1/models/<name>/predict")
 def predict(name: str):
     """Classify texts with the model's serving version."""
-    served = _served(name)
+    served = served_or_404(name)
     texts = parse_texts(request, current_app.config["VECCLF"])
     g.n_texts = len(texts)
     metrics.observe_texts(served.name, "predict", len(texts))
-    return jsonify(model=served.name, version=served.version, predictions=served.predictor.explain(texts))
+    predictions = served.predictor.explain(texts)
+    review = current_app.extensions.get("vecclf.review")
+    if review is not None:  # the opt-in review queue (the fast path offers its answers too)
+        review.offer(served, texts, predictions, g.request_id)
+    return jsonify(model=served.name, version=served.version, predictions=predictions)
 
 
 @bp.post("/v1/models/<name>/embed")
 def embed(name: str):
     """Return the document embeddings the model's classifier sees."""
-    served = _served(name)
+    served = served_or_404(name)
     texts = parse_texts(request, current_app.config["VECCLF"])
     g.n_texts = len(texts)
     if not served.predictor.dim:

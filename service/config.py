@@ -22,6 +22,11 @@ variable                       default       meaning
 ``PROMETHEUS_MULTIPROC_DIR``   (unset)       folder of the workers' metric samples (prometheus_client's own name)
 ``VECCLF_LOG_LEVEL``           ``INFO``      log level
 ``VECCLF_ACCESS_LOG``          ``1``         JSON access log lines on stderr (0 to turn off)
+``VECCLF_DATABASE_URL``        (unset)       feedback database; unset = SQLite ``<store>/vecclf.db``
+``VECCLF_FEEDBACK``            ``on``        ``off`` turns ``POST /v1/models/<name>/feedback`` off
+``VECCLF_FEEDBACK_TOKEN``      (unset)       bearer token the feedback and review endpoints require
+``VECCLF_REVIEW_SAMPLE``       ``0``         fraction of uncertain live texts stored for review (0 = none)
+``VECCLF_REVIEW_BELOW``        ``1``         a text is uncertain when its top confidence is below this
 ============================== ============= ==========================================
 """
 
@@ -61,6 +66,11 @@ class Config:
     metrics_dir: str | None = None
     log_level: str = "INFO"
     access_log: bool = True
+    database_url: str | None = None
+    feedback: bool = True
+    feedback_token: str | None = None
+    review_sample: float = 0.0
+    review_below: float = 1.0
 
     def __post_init__(self):
         for name in ("port", "workers", "timeout", "graceful_timeout", "max_texts", "max_text_chars", "max_body_bytes"):
@@ -75,6 +85,12 @@ class Config:
             raise ConfigError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ConfigError(f"{PREFIX}ADMIN_TOKEN must be at least 16 characters (or unset to disable admin calls)")
+        if self.feedback_token is not None and len(self.feedback_token) < 16:
+            raise ConfigError(f"{PREFIX}FEEDBACK_TOKEN must be at least 16 characters (or unset for open feedback)")
+        for name in ("review_sample", "review_below"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be a number from 0 to 1, got {value!r}")
 
     def replace(self, **changes) -> "Config":
         """Return a copy with ``changes`` applied (and checked)."""
@@ -101,9 +117,9 @@ def _parse(key: str, name: str, raw: str):
     if name == "models":
         names = tuple(n.strip() for n in raw.split(",") if n.strip())
         return names or None
-    if name in ("admin_token", "runtime_dir", "metrics_dir"):
+    if name in ("admin_token", "runtime_dir", "metrics_dir", "database_url", "feedback_token"):
         return raw or None
-    if name == "access_log":
+    if name in ("access_log", "feedback"):
         if raw.lower() in _TRUE:
             return True
         if raw.lower() in _FALSE:
@@ -114,6 +130,11 @@ def _parse(key: str, name: str, raw: str):
             return float(raw)
         except ValueError:
             raise ConfigError(f"{key} must be a number of seconds, got {raw!r}") from None
+    if name in ("review_sample", "review_below"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number from 0 to 1, got {raw!r}") from None
     if name in ("port", "workers", "timeout", "graceful_timeout", "max_texts", "max_text_chars", "max_body_bytes"):
         try:
             return int(raw)

@@ -74,6 +74,7 @@ class FastPredict:
         self.wsgi_app = app.wsgi_app
         self.models = models
         self.config = app.config["VECCLF"]
+        self.review = app.extensions.get("vecclf.review")  # None unless the review queue is on
         self._encoder_key = None
         self._encode = None
 
@@ -141,6 +142,8 @@ class FastPredict:
             body = (self._encoder()({"model": served.name, "version": served.version,
                                      "predictions": predictions}) + "\n").encode()
             rid = logs.request_id(environ.get("HTTP_X_REQUEST_ID"))
+            if self.review is not None:
+                self.review.offer(served, texts, predictions, rid)
             logs.finish(rid, "POST", path, environ.get("REMOTE_ADDR"), ENDPOINT, 200, time.perf_counter() - started,
                         served.name, served.version, n, config.access_log)
         except Exception as exc:  # whatever it is, Flask reports it as the view would have

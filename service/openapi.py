@@ -30,6 +30,14 @@ BAD_INPUT = {
     "415": _error("body is not application/json"),
 }
 
+FEEDBACK_GUARDS = {
+    "401": _error("VECCLF_FEEDBACK_TOKEN is set and the bearer token is missing or wrong"),
+    "403": _error("feedback is turned off (VECCLF_FEEDBACK=off)"),
+    "503": _error("the feedback database is unavailable"),
+}
+LABEL = {"type": "string", "minLength": 1, "maxLength": 200}
+LABELS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
 
 def spec(config) -> dict:
     """Return the OpenAPI 3.0 document of this service, limits filled in from ``config``."""
@@ -73,6 +81,30 @@ def spec(config) -> dict:
                 "parameters": [NAME], "requestBody": TEXTS_BODY,
                 "responses": {"200": {"description": "one vector per text", "content": _json("Embeddings")},
                               **BAD_INPUT}}},
+            "/v1/models/{name}/feedback": {"post": {
+                "summary": "Send the right label for a text (stored for the next retrain)", "operationId": "feedback",
+                "tags": ["feedback"], "parameters": [NAME], "security": [{}, {"feedbackToken": []}],
+                "description": "Stores the text and label with the serving version and the prediction that version "
+                               "makes for the text. The label must be one the model knows, unless the model's "
+                               "`feedback.toml` sets `allow_new_labels = true`. Predict's limits apply.",
+                "requestBody": {"required": True, "content": _json("FeedbackRequest", {
+                    "text": "dull and far too long", "label": "neg", "prediction_id": "3f2a9c"})},
+                "responses": {"201": {"description": "stored", "content": _json("FeedbackStored")},
+                              **BAD_INPUT,
+                              "400": _error("malformed body, missing field, text not a string, unknown or invalid label"),
+                              **FEEDBACK_GUARDS}}},
+            "/v1/models/{name}/review": {"get": {
+                "summary": "Texts waiting for a label, most uncertain first", "operationId": "reviewQueue",
+                "tags": ["feedback"], "security": [{}, {"feedbackToken": []}],
+                "parameters": [NAME, {"name": "limit", "in": "query", "required": False,
+                                      "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}}],
+                "responses": {"200": {"description": "open review items, one per text", "content": _json("ReviewQueue")},
+                              "400": _error("limit out of range"), "404": _error("unknown model"),
+                              **FEEDBACK_GUARDS}}},
+            "/v1/feedback": {"get": {
+                "summary": "Feedback settings: on or off, token required, review sampling", "operationId": "feedbackSettings",
+                "tags": ["feedback"],
+                "responses": {"200": {"description": "settings (no secrets)", "content": _json("FeedbackSettings")}}}},
             "/v1/admin/reload": {"post": {
                 "summary": "Load every model's current version now", "operationId": "reload", "tags": ["admin"],
                 "security": [{"adminToken": []}],
@@ -85,14 +117,28 @@ def spec(config) -> dict:
             "/docs": {"get": {"summary": "This document, readable", "operationId": "docs", "tags": ["docs"],
                               "responses": {"200": {"description": "HTML page",
                                                     "content": {"text/html": {"schema": {"type": "string"}}}}}}},
-            "/": {"get": {"summary": "Playground: type a text, see every model's prediction", "operationId": "playground",
-                          "tags": ["docs"],
+            "/": {"get": {"summary": "Playground: type a text, see every model's prediction, correct it",
+                          "operationId": "playground", "tags": ["docs"],
                           "responses": {"200": {"description": "HTML page",
                                                 "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/review": {"get": {"summary": "Review queue: label the texts a model was least sure about",
+                                "operationId": "reviewPage", "tags": ["docs"],
+                                "responses": {"200": {"description": "HTML page",
+                                                      "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/assets/{name}": {"get": {"summary": "Script or style sheet shared by the pages", "operationId": "pageAsset",
+                                       "tags": ["docs"], "parameters": [{"name": "name", "in": "path", "required": True,
+                                                                         "schema": {"type": "string",
+                                                                                    "enum": ["common.js", "common.css"]}}],
+                                       "responses": {"200": {"description": "JavaScript or CSS", "content": {
+                                           "text/javascript": {"schema": {"type": "string"}},
+                                           "text/css": {"schema": {"type": "string"}}}},
+                                           "404": _error("no such asset")}}},
         },
         "components": {
             "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer",
-                                               "description": "the value of VECCLF_ADMIN_TOKEN"}},
+                                               "description": "the value of VECCLF_ADMIN_TOKEN"},
+                                "feedbackToken": {"type": "http", "scheme": "bearer",
+                                                  "description": "the value of VECCLF_FEEDBACK_TOKEN, when it is set"}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "required": ["code", "message"],
@@ -139,6 +185,31 @@ def spec(config) -> dict:
                     "loaded_at": {"type": "string", "format": "date-time"}}},
                 "ModelList": {"type": "object", "required": ["models"], "properties": {
                     "models": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}},
+                "FeedbackRequest": {"type": "object", "required": ["text", "label"], "additionalProperties": False,
+                                    "properties": {
+                    "text": {"type": "string", "minLength": 1, "maxLength": config.max_text_chars},
+                    "label": {"oneOf": [LABEL, {"type": "array", "items": LABEL, "minItems": 1}],
+                              "description": "one label; a list for multi-label models"},
+                    "prediction_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+                                      "description": "X-Request-ID of the prediction being corrected"}}},
+                "FeedbackStored": {"type": "object", "required": ["id", "model", "version", "label", "prediction", "agrees"],
+                                   "properties": {
+                    "id": {"type": "integer"}, "model": {"type": "string"}, "version": {"type": "string"},
+                    "label": LABELS, "agrees": {"type": "boolean", "description": "the prediction matched the label"},
+                    "prediction": {"type": "object", "properties": {"label": LABELS, "confidence": {"type": "number"}}}}},
+                "ReviewItem": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "model": {"type": "string"}, "version": {"type": "string"},
+                    "text": {"type": "string"}, "predicted": LABELS, "confidence": {"type": "number"},
+                    "request_id": {"type": "string", "nullable": True},
+                    "created_at": {"type": "string", "format": "date-time"}}},
+                "ReviewQueue": {"type": "object", "required": ["model", "items"], "properties": {
+                    "model": {"type": "string"},
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/ReviewItem"}}}},
+                "FeedbackSettings": {"type": "object", "properties": {
+                    "enabled": {"type": "boolean"}, "token_required": {"type": "boolean"},
+                    "review": {"type": "object", "properties": {"sample": {"type": "number"}, "below": {"type": "number"}}},
+                    "models": {"type": "object", "additionalProperties": {
+                        "type": "object", "properties": {"allow_new_labels": {"type": "boolean"}}}}}},
                 "Reload": {"type": "object", "properties": {
                     "reload": {"type": "object", "properties": {
                         "loaded": {"type": "object", "additionalProperties": {"type": "string"}},

@@ -18,6 +18,7 @@ passed through environment variables. Why each setting:
 - BLAS libraries get one thread per worker (requests do tiny matrix products,
   and idle BLAS threads spinning in every worker would take the cores the
   workers need).
+- A worker that stops writes the review-queue samples it still holds (``worker_exit``).
 - ``config.runtime_dir`` lets the worker that takes an admin reload tell its
   siblings; a temporary one is made (and removed on exit) when unset.
 
@@ -100,6 +101,12 @@ def gunicorn_settings(config: Config, made: str | None = None) -> dict:
         if models is not None:
             models.start()
 
+    def worker_exit(server, worker):
+        """Write the review-queue samples this worker still holds before it goes."""
+        review = worker.wsgi.extensions.get("vecclf.review") if hasattr(worker.wsgi, "extensions") else None
+        if review is not None:
+            review.stop()
+
     def child_exit(server, worker):
         """Drop a dead worker's live gauges."""
         from prometheus_client import multiprocess
@@ -126,6 +133,7 @@ def gunicorn_settings(config: Config, made: str | None = None) -> dict:
         "control_socket_disable": True,  # gunicorn >= 24: no shared control socket between instances
         "when_ready": when_ready,
         "post_worker_init": post_worker_init,
+        "worker_exit": worker_exit,
         "child_exit": child_exit,
         "on_exit": on_exit,
     }

@@ -2,13 +2,16 @@
 
 A body must be JSON (``Content-Type: application/json``), UTF-8, at most
 ``max_body_bytes``, and an object ``{"texts": [str, ...]}`` with 1 to
-``max_texts`` strings of at most ``max_text_chars`` characters. Each failure
-is an :class:`~vecclf.service.errors.ApiError` that says what was wrong and where.
+``max_texts`` strings of at most ``max_text_chars`` characters (feedback:
+``{"text": str, "label": str | [str], "prediction_id"?: str}`` under the same
+limits). Each failure is an :class:`~vecclf.service.errors.ApiError` that
+says what was wrong and where.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Request
 
@@ -16,6 +19,8 @@ from vecclf.service.config import Config
 from vecclf.service.errors import ApiError
 
 JSON_TYPES = ("application/json",)
+FEEDBACK_FIELDS = ("text", "label", "prediction_id")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def _bad(code: str, message: str) -> ApiError:
@@ -90,6 +95,30 @@ def texts_of(body, config: Config) -> list[str]:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).split(";")[0].split("\n")[0][:200]
+
+
+def feedback_of(body, config: Config) -> tuple[str, object, str | None]:
+    """Return ``(text, label, prediction_id)`` of a decoded feedback body; the label is checked by the model later."""
+    if not isinstance(body, dict):
+        raise _bad("invalid_body", f'body must be a JSON object {{"text": ..., "label": ...}}, got {_kind(body)}')
+    unknown = sorted(set(body) - set(FEEDBACK_FIELDS))
+    if unknown:
+        raise _bad("unknown_field", f"unknown field(s) {', '.join(map(repr, unknown))}; "
+                                    f"accepted: {', '.join(map(repr, FEEDBACK_FIELDS))}")
+    for field in ("text", "label"):
+        if field not in body:
+            raise _bad("missing_field", f'body has no "{field}" field; send {{"text": "...", "label": "..."}}')
+    text, label, prediction_id = body["text"], body["label"], body.get("prediction_id")
+    if not isinstance(text, str):
+        raise _bad("invalid_text", f'"text" must be a string, got {_kind(text)}')
+    if not text.strip():
+        raise _bad("empty_text", '"text" is empty; send the text the label is for')
+    if len(text) > config.max_text_chars:
+        raise ApiError(413, "text_too_long", f'"text" has {len(text)} characters; the limit is {config.max_text_chars}')
+    if prediction_id is not None and not (isinstance(prediction_id, str) and _TOKEN_RE.fullmatch(prediction_id)):
+        raise _bad("invalid_prediction_id", '"prediction_id" must be the X-Request-ID of the prediction '
+                                            "(letters, digits, ._:- and at most 128 characters)")
+    return text, label, prediction_id
 
 
 def _kind(value) -> str:

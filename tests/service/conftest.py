@@ -56,6 +56,8 @@ def app(config):
     app.config["TESTING"] = True
     yield app
     app.extensions["vecclf.models"].stop()
+    if "vecclf.review" in app.extensions:
+        app.extensions["vecclf.review"].stop()
 
 
 @pytest.fixture

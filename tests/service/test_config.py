@@ -23,6 +23,16 @@ def test_env_values_are_parsed():
     assert c.poll_interval == 0.5 and c.access_log is False and c.admin_token == "x" * 20 and c.max_body_bytes == 1000
 
 
+def test_feedback_settings_are_parsed():
+    """The feedback and review-queue variables land in their fields; the defaults store no live text."""
+    assert (Config().feedback, Config().feedback_token, Config().review_sample, Config().database_url) == \
+        (True, None, 0.0, None)
+    c = Config.from_env({"VECCLF_FEEDBACK": "off", "VECCLF_FEEDBACK_TOKEN": "t" * 16, "VECCLF_REVIEW_SAMPLE": "0.05",
+                         "VECCLF_REVIEW_BELOW": "0.6", "VECCLF_DATABASE_URL": "postgresql://u@h/db"})
+    assert (c.feedback, c.feedback_token, c.review_sample, c.review_below, c.database_url) == \
+        (False, "t" * 16, 0.05, 0.6, "postgresql://u@h/db")
+
+
 def test_config_is_frozen():
     """A config cannot be changed after it is built."""
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -39,6 +49,11 @@ def test_config_is_frozen():
     ({"VECCLF_ACCESS_LOG": "maybe"}, "VECCLF_ACCESS_LOG"),
     ({"VECCLF_LOG_LEVEL": "LOUD"}, "VECCLF_LOG_LEVEL"),
     ({"VECCLF_ADMIN_TOKEN": "short"}, "at least 16"),
+    ({"VECCLF_FEEDBACK_TOKEN": "short"}, "VECCLF_FEEDBACK_TOKEN must be at least 16"),
+    ({"VECCLF_FEEDBACK": "maybe"}, "VECCLF_FEEDBACK must be"),
+    ({"VECCLF_REVIEW_SAMPLE": "lots"}, "VECCLF_REVIEW_SAMPLE must be a number from 0 to 1"),
+    ({"VECCLF_REVIEW_SAMPLE": "1.5"}, "VECCLF_REVIEW_SAMPLE must be a number from 0 to 1"),
+    ({"VECCLF_REVIEW_BELOW": "-0.1"}, "VECCLF_REVIEW_BELOW must be a number from 0 to 1"),
 ])
 def test_bad_values_name_the_variable(env, words):
     """A malformed value raises ConfigError naming the variable."""
