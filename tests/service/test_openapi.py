@@ -33,7 +33,7 @@ def test_limits_in_the_document_follow_the_config(client, config):
     assert texts["maxItems"] == config.max_texts and texts["items"]["maxLength"] == config.max_text_chars
 
 
-@pytest.mark.parametrize("path", ["/docs", "/"])
+@pytest.mark.parametrize("path", ["/docs", "/", "/review"])
 def test_pages_load_nothing_from_the_network(client, path):
     """The docs and playground pages reference no external host (no CDN)."""
     r = client.get(path)

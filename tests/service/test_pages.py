@@ -168,3 +168,44 @@ def test_playground_shows_an_error_message(page):
     page.eval("document.getElementById('go').click()")
     page.wait_for("document.querySelectorAll('#results .error').length === 2")
     assert "limit is 2000" in page.eval("document.querySelector('#results .error').textContent")
+
+
+def test_correct_this_sends_feedback(page, store):
+    """A card's "correct this" control posts the chosen label, tied to the prediction's request id."""
+    from vecclf.training.database import database_url
+    from vecclf.training.feedback import FeedbackStore
+
+    page.wait_for("document.body.dataset.ready === '1'")
+    page.eval("document.getElementById('text').value = 'A great and wonderful film!'")
+    page.eval("document.getElementById('go').click()")
+    page.wait_for("document.querySelectorAll('#results .card .fix').length === 2")
+    card = "document.querySelector('#results .card[data-model=\"sentiment\"]')"
+    assert page.eval(f"{card}.querySelector('.pick').value") == "pos"  # the prediction is preselected
+    page.eval(f"{card}.querySelector('.pick').value = 'neg'")
+    page.eval(f"{card}.querySelector('.fix .send').click()")
+    status = page.wait_for(f"(t => t.startsWith('thanks') && t)({card}.querySelector('.fix .sent').textContent)")
+    (row,) = FeedbackStore(database_url(store, None)).rows("sentiment")
+    assert status == f"thanks: stored as #{row['id']}"
+    assert (row["text"], row["label"], row["predicted"], row["agrees"]) == ("A great and wonderful film!", "neg", "pos", False)
+    assert row["prediction_id"]  # the X-Request-ID of the prediction shown
+
+
+def test_review_page_labels_the_queue(page, live_url, store):
+    """/review lists the most uncertain texts first; saving a label stores feedback and closes the item."""
+    from vecclf.training.database import database_url
+    from vecclf.training.feedback import FeedbackStore
+
+    fs = FeedbackStore(database_url(store, None))
+    fs.enqueue([{"model": "sentiment", "version": "v1", "text": t, "predicted": "pos", "confidence": c,
+                 "request_id": f"r-{c}"} for t, c in [("fairly sure", 0.8), ("no idea", 0.51)]])
+    page.send("Page.navigate", url=f"{live_url}/review?model=sentiment")
+    page.wait_for("document.readyState === 'complete' && !!document.body.dataset.loaded")
+    assert page.eval("Array.from(document.querySelectorAll('.item .text')).map(t => t.textContent)") == \
+        ["no idea", "fairly sure"]
+    first = "document.querySelector('.item')"
+    page.eval(f"{first}.querySelector('.pick').value = 'neg'")
+    page.eval(f"{first}.querySelector('.send').click()")
+    page.wait_for(f"{first}.classList.contains('done')")
+    (row,) = fs.rows("sentiment")
+    assert (row["text"], row["label"], row["prediction_id"]) == ("no idea", "neg", "r-0.51")
+    assert [i["text"] for i in fs.queue("sentiment")] == ["fairly sure"]
