@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
-                        insert, select, update)
+                        func, insert, select, update)
 from sqlalchemy.exc import SQLAlchemyError
 
 from vecclf.training.database import check, connect, redact
@@ -239,6 +239,16 @@ class FeedbackStore:
         except SQLAlchemyError as exc:
             raise self._fail(exc, "read feedback") from None
 
+    def queued_count(self, model: str) -> int:
+        """Return how many review items of ``model`` are open (every sample, repeats of a text included)."""
+        self.ensure()
+        query = select(func.count()).select_from(REVIEW).where(REVIEW.c.model == model, REVIEW.c.labelled_at.is_(None))
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.execute(query).scalar_one())
+        except SQLAlchemyError as exc:
+            raise self._fail(exc, "read the review queue") from None
+
     def queued(self, model: str, ids: Iterable[int]) -> dict[int, dict]:
         """Return the review items of ``model`` with these ids (labelled or not), by id."""
         self.ensure()
@@ -270,6 +280,17 @@ def _feedback_values(row: dict, now: dt.datetime) -> dict:
 
 
 # ---------------------------------------------------------------- retraining
+def _missing_sqlite_file(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001  connect() names a bad URL
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+        and not os.path.exists(parsed.database)
+
+
 def text_key(text: str) -> str:
     """Return the form under which two texts count as the same: whitespace runs collapsed, ends stripped."""
     return " ".join(text.split())
@@ -288,6 +309,8 @@ def feedback_rows(store: "FeedbackStore | str", model: str) -> list[dict]:
         StorageError: the database is unreachable or unreadable.
     """
     if isinstance(store, str):
+        if _missing_sqlite_file(store):
+            return []  # nothing was ever sent; reading must not create the database
         with FeedbackStore(store) as own:
             return feedback_rows(own, model)
     latest: dict[str, dict] = {}

@@ -51,6 +51,7 @@ def test_queue_is_most_uncertain_first_one_per_text_and_feedback_resolves_it(sto
                                    ("other", "d", 0.5)]])
     assert [(i["text"], i["confidence"]) for i in store.queue("m")] == [("b", 0.51), ("c", 0.6), ("a", 0.7)]
     assert [i["text"] for i in store.queue("m", limit=2)] == ["b", "c"]
+    assert store.queued_count("m") == 4  # every sample counts, repeats of a text too
     store.add(row("b", "neg"))
     assert [i["text"] for i in store.queue("m")] == ["c", "a"]
     ids = {i["text"]: i["id"] for i in store.queue("m")}
@@ -130,6 +131,12 @@ def test_feedback_rows_keep_the_newest_label_of_each_text(store):
     rows = [(r["text"], r["label"]) for r in feedback_rows(store, "m")]
     assert rows == [("fine", "pos"), ("both", ("a", "b")), ("dull  film ", "neg")]
     assert feedback_rows(store.url, "m") == feedback_rows(store, "m")
+
+
+def test_reading_a_store_that_never_got_feedback_creates_nothing(tmp_path):
+    """feedback_rows on a store without its SQLite file is empty and leaves no file behind."""
+    assert feedback_rows(database_url(tmp_path, None), "m") == []
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("base,feedback,expected,replaced", [
