@@ -6,6 +6,11 @@ real SST-2 test sentences, in one process and side by side:
 
 - one ``GET /healthz`` and one single-text ``POST .../predict`` as WSGI calls
   (the predict fast path, then the same request through Flask's own view);
+- single-text predict through the fast path with the review queue sampling
+  (``--review-sample``, a writer thread storing to SQLite in the background)
+  against the same app without it, alternating loop by loop;
+- the review sampler alone: ``offer`` per single-text answer at that rate, and
+  the writer's CPU per stored row;
 - the model alone: ``Predictor.explain([text])``;
 - texts per request 2..64: one text at a time (what requests of up to
   ``SMALL_BATCH`` texts take) against the whole-batch arithmetic, µs a text.
@@ -49,17 +54,48 @@ def environ(method: str, path: str, body: bytes = b"") -> dict:
             "CONTENT_TYPE": "application/json" if body else "", "CONTENT_LENGTH": str(len(body)) if body else ""}
 
 
-def per_call_us(call, items: list, loops: int, repeats: int) -> float:
-    """Return the median over ``repeats`` of the mean µs of ``call(item)`` over ``loops`` items."""
+def per_call_us(call, items: list, loops: int, repeats: int, clock=time.perf_counter) -> float:
+    """Return the median over ``repeats`` of the mean µs of ``call(item)`` over ``loops`` items, timed by ``clock``."""
     for item in items[:200]:  # warm the per-process caches
         call(item)
     runs = []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = clock()
         for i in range(loops):
             call(items[i % len(items)])
-        runs.append((time.perf_counter() - started) / loops * 1e6)
+        runs.append((clock() - started) / loops * 1e6)
     return statistics.median(runs)
+
+
+def side_by_side(call_a, call_b, items: list, loops: int, repeats: int) -> tuple[float, float]:
+    """Return the median CPU µs (the process's, background threads included) of ``call_a`` and ``call_b``.
+
+    Half-length loops alternate A B B A; CPU time rather than wall time, so what other processes do on a
+    shared machine hardly moves the comparison.
+    """
+    a, b = [], []
+    for k in range(2 * repeats):  # A B B A ...: a drift of the machine weighs on both alike
+        first, second = (call_a, a), (call_b, b)
+        for call, runs in (first, second) if k % 2 == 0 else (second, first):
+            runs.append(per_call_us(call, items, loops // 2, 1, time.process_time))
+    return statistics.median(a), statistics.median(b)
+
+
+def sampler_cost(store, served, texts: list[str], rate: float, n: int) -> tuple[float, float]:
+    """Return the CPU µs of ``ReviewSampler.offer`` per single-text answer, and of writing one sampled row."""
+    from vecclf.service.review import ReviewSampler
+
+    sampler = ReviewSampler(store, rate, 1.0, capacity=n + 1, interval=3600)  # nothing written while offering
+    answers = [[{"label": "pos", "confidence": 0.6, "scores": {"pos": 0.6, "neg": 0.4}}]] * len(texts)
+    started = time.process_time()
+    for i in range(n):
+        sampler.offer(served, [texts[i % len(texts)]], answers[i % len(texts)], "0123456789abcdef")
+    offer = (time.process_time() - started) / n * 1e6
+    started = time.process_time()
+    written = sampler.drain()
+    write = (time.process_time() - started) / max(1, written) * 1e6
+    sampler.stop()
+    return offer, write
 
 
 def main(argv=None) -> int:
@@ -67,6 +103,7 @@ def main(argv=None) -> int:
     parser.add_argument("--store", default=os.path.join(tempfile.gettempdir(), "vecclf-bench-serve"))
     parser.add_argument("--loops", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--review-sample", type=float, default=0.1, help="VECCLF_REVIEW_SAMPLE of the sampling app")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
 
@@ -78,6 +115,9 @@ def main(argv=None) -> int:
     from vecclf.training.inference import SMALL_BATCH
 
     app = create_app(Config(store=str(store), poll_interval=0, models=("sentiment",)))
+    review_db = tempfile.mkdtemp(prefix="vecclf-review-bench-")
+    sampling = create_app(Config(store=str(store), poll_interval=0, models=("sentiment",), review_sample=args.review_sample,
+                                 database_url=f"sqlite:///{review_db}/review.db"))
     for handler in logging.getLogger("vecclf.access").handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(os.devnull, "w"))
@@ -95,11 +135,25 @@ def main(argv=None) -> int:
     fast = per_call_us(lambda b: wsgi(app.wsgi_app, environ("POST", URL, b)), bodies, loops, repeats)
     view = per_call_us(lambda b: wsgi(flask_view, environ("POST", URL, b)), bodies, loops, repeats)
     model = per_call_us(lambda t: predictor.explain([t]), texts, loops, repeats)
+    plain, sampled = side_by_side(lambda b: wsgi(app.wsgi_app, environ("POST", URL, b)),
+                                  lambda b: wsgi(sampling.wsgi_app, environ("POST", URL, b)), bodies, loops, repeats)
+    sampling.extensions["vecclf.review"].stop()
+    stored = sampling.extensions["vecclf.feedback"].queued_count("sentiment")
+    offer_us, write_us = sampler_cost(sampling.extensions["vecclf.feedback"], served, texts, args.review_sample,
+                                      loops * repeats)
 
     rows = [
         ("`GET /healthz` (all Flask)", f"{healthz:.0f} µs"),
         ("single-text predict, fast path (as served)", f"{fast:.0f} µs ({fast / healthz:.2f} × `/healthz`)"),
         ("single-text predict through Flask's view", f"{view:.0f} µs ({view / healthz:.2f} × `/healthz`)"),
+        (f"single-text predict, fast path, review queue sampling at {args.review_sample:g} / off "
+         "(process CPU time, writer thread included; alternating loops)",
+         f"{sampled:.0f} / {plain:.0f} µs ({sampled / plain:.2f}×; {stored:,} texts queued)"),
+        (f"the review sampler alone per single-text answer at {args.review_sample:g}: `offer` + rate × the "
+         "writer's CPU per stored row",
+         f"{offer_us:.2f} + {args.review_sample:g} × {write_us:.1f} = "
+         f"{offer_us + args.review_sample * write_us:.2f} µs ({(offer_us + args.review_sample * write_us) / fast:.1%} "
+         "of the fast path)"),
         ("the model alone: `Predictor.explain([text])`", f"{model:.0f} µs"),
     ]
     sizes = []

@@ -6,6 +6,9 @@ get (``--features auto``: dense, hybrid or hybrid-pos, chosen by cross-validatio
 then measures, in one run and with the same gunicorn settings:
 
 - ``/healthz`` and single-text predict requests/s, alternating for a few rounds, their median ratio, p50/p99;
+- single-text predict with the review queue sampling on (``VECCLF_REVIEW_SAMPLE``) against a server
+  without it, alternating for the same rounds, their median ratio, and the rows the queue received
+  against the number the rate predicts;
 - 100-text batch predict texts/s;
 - failed requests under load while a new version is promoted mid-run;
 - total PSS (master + workers, from /proc/<pid>/smaps_rollup) with 1 and 4 workers.
@@ -109,12 +112,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(store: Path, workers: int, log_path: Path) -> tuple[subprocess.Popen, int]:
-    """Start `vecclf serve` and wait until /readyz answers 200."""
+def start_server(store: Path, workers: int, log_path: Path, env_extra: dict | None = None) -> tuple[subprocess.Popen, int]:
+    """Start `vecclf serve` (with ``env_extra`` VECCLF_* settings) and wait until /readyz answers 200."""
     port = free_port()
     env = {**os.environ, "VECCLF_LOG_LEVEL": "INFO", "VECCLF_POLL_INTERVAL": "1"}
-    for key in ("PROMETHEUS_MULTIPROC_DIR", "VECCLF_RUNTIME_DIR"):
+    for key in ("PROMETHEUS_MULTIPROC_DIR", "VECCLF_RUNTIME_DIR", "VECCLF_REVIEW_SAMPLE", "VECCLF_REVIEW_BELOW",
+                "VECCLF_DATABASE_URL"):
         env.pop(key, None)
+    env.update(env_extra or {})
     vecclf = Path(sys.executable).with_name("vecclf")
     cmd = [str(vecclf)] if vecclf.exists() else [sys.executable, "-m", "vecclf.training.cli"]
     log = open(log_path, "ab")
@@ -144,22 +149,42 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def pss_kib(pid: int) -> int:
-    """Return the total PSS (KiB) of ``pid`` and its children."""
+def server_pids(pid: int) -> list[int]:
+    """Return ``pid`` and its children (the gunicorn master and its workers)."""
     pids = [pid]
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
             pids += [int(c) for c in (task / "children").read_text().split()]
     except OSError:
         pass
+    return pids
+
+
+def pss_kib(pid: int) -> int:
+    """Return the total PSS (KiB) of ``pid`` and its children."""
     total = 0
-    for p in pids:
+    for p in server_pids(pid):
         try:
             m = re.search(r"^Pss:\s+(\d+) kB", Path(f"/proc/{p}/smaps_rollup").read_text(), re.M)
             total += int(m.group(1)) if m else 0
         except OSError:
             pass
     return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) ``pid`` and its children have used so far.
+
+    What a server spends per request, unlike its throughput, hardly depends on what else the machine runs.
+    """
+    ticks = 0
+    for p in server_pids(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- load
@@ -229,6 +254,51 @@ def load(port: int, payloads: list[bytes], seconds: float, clients: int, during=
             "p99_ms": pct(0.99), "versions": versions}
 
 
+def review_rounds(store: Path, workers: int, log_path: Path, off: tuple, single: list[bytes], args) -> dict:
+    """Alternate single-text predict between the server ``off`` (process, port) and one sampling for review.
+
+    Returns the median ratios of throughput and of server CPU per request (on / off), and the rows the
+    review queue holds after the sampling server stopped against the number the rate predicts.
+    """
+    from vecclf.training.feedback import FeedbackStore
+
+    db = store / "review-bench.db"
+    for leftover in store.glob("review-bench.db*"):
+        leftover.unlink()
+    url = f"sqlite:///{db}"
+    proc, port_on = start_server(store, workers, log_path, {
+        "VECCLF_REVIEW_SAMPLE": str(args.review_sample), "VECCLF_REVIEW_BELOW": "1", "VECCLF_DATABASE_URL": url})
+
+    def measured(server, port):
+        before = cpu_seconds(server.pid)
+        result = load(port, single, args.seconds, args.clients)
+        result["cpu_us"] = (cpu_seconds(server.pid) - before) / max(1, result["requests"]) * 1e6
+        return result
+
+    try:
+        warm = load(port_on, single, 2, args.clients)  # warm-up (its samples are counted too)
+        rounds = []
+        for k in range(max(1, args.rounds)):  # off on, on off, ...: a drift of the machine weighs on both alike
+            if k % 2 == 0:
+                plain = measured(off[0], off[1])
+                rounds.append((plain, measured(proc, port_on)))
+            else:
+                sampled = measured(proc, port_on)
+                rounds.append((measured(off[0], off[1]), sampled))
+    finally:
+        stop_server(proc)  # each worker writes the samples it still holds as it stops
+    with FeedbackStore(url) as fs:
+        stored = fs.queued_count("sentiment")
+    answered = sum(r["requests"] - r["failures"] for r in [warm] + [on for _, on in rounds])
+    ratios = [on["rps"] / o["rps"] for o, on in rounds]
+    cpu = [on["cpu_us"] / o["cpu_us"] for o, on in rounds]
+    middle = sorted(range(len(rounds)), key=ratios.__getitem__)[len(rounds) // 2]
+    return {"ratios": ratios, "ratio": ratios[middle], "off_rps": rounds[middle][0]["rps"],
+            "on_rps": rounds[middle][1]["rps"], "cpu_ratios": cpu, "cpu_ratio": statistics.median(cpu),
+            "cpu_off": statistics.median(o["cpu_us"] for o, _ in rounds),
+            "cpu_on": statistics.median(on["cpu_us"] for _, on in rounds), "stored": stored, "answered": answered}
+
+
 # ---------------------------------------------------------------- report
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -239,6 +309,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternating /healthz and single-predict phases; the ratio reported is their median")
     parser.add_argument("--promotion-seconds", type=float, default=30.0)
+    parser.add_argument("--review-sample", type=float, default=0.1,
+                        help="VECCLF_REVIEW_SAMPLE of the server compared with one without sampling")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
 
@@ -264,6 +336,7 @@ def main(argv=None) -> int:
         rounds = []
         for _ in range(max(1, args.rounds)):
             rounds.append((load(port, health, args.seconds, args.clients), load(port, single, args.seconds, args.clients)))
+        review = review_rounds(store, args.workers, log_path, (proc, port), single, args)
         batch = load(port, batches, args.seconds, args.clients)
         promo = load(port, single, args.promotion_seconds, args.clients,
                      during=lambda: reg.promote("sentiment", candidate))
@@ -298,6 +371,16 @@ def main(argv=None) -> int:
         ("predict / healthz throughput", f"{ratio:.0%} (rounds: {', '.join(f'{r:.0%}' for r in ratios)})", "≥ 70%"),
         ("single-text predict p50 / p99 latency", f"{one['p50_ms']:.1f} / {one['p99_ms']:.1f} ms",
          f"p99 ≤ 5 × p50 (is {one['p99_ms'] / one['p50_ms']:.1f}×)"),
+        (f"single-text predict requests/s, review queue sampling at {args.review_sample:g} / off",
+         f"{review['ratio']:.0%} (rounds: {', '.join(f'{r:.0%}' for r in review['ratios'])}; "
+         f"{review['on_rps']:,.0f} / {review['off_rps']:,.0f} requests/s)", "no measurable cost"),
+        (f"server CPU per single-text predict, sampling at {args.review_sample:g} / off",
+         f"{review['cpu_ratio']:.2f}× (rounds: {', '.join(f'{r:.2f}' for r in review['cpu_ratios'])}; "
+         f"{review['cpu_on']:.0f} / {review['cpu_off']:.0f} µs)", "no measurable cost"),
+        ("review queue rows stored / expected at that rate",
+         f"{review['stored']:,} / {review['answered'] * args.review_sample:,.0f} "
+         f"({review['stored'] / max(1.0, review['answered'] * args.review_sample):.0%})",
+         f"the configured rate ({review['answered']:,} predictions answered)"),
         ("100-text batch predict texts/s", f"{texts_per_s:,.0f}",
          f"≥ 20,000 ({batch['failures'] + one['failures']} failed single/batch requests)"),
         (f"failed requests in {args.promotion_seconds:.0f} s of load, promotion at half time",
@@ -314,7 +397,10 @@ def main(argv=None) -> int:
         f"GloVe 6B 50d + the model `vecclf train` makes by default on SST-2 (`auto` chose `{config['features']}`, "
         f"C={config['C']:g}, logistic regression; served on the {path} path), Python {platform.python_version()}; "
         f"{args.seconds:g} s per throughput phase, /healthz and single-text predict alternating for {len(rounds)} "
-        f"rounds (rates of the median round by ratio, latencies the medians over rounds); 1-minute load "
+        f"rounds (rates of the median round by ratio, latencies the medians over rounds); with the review queue "
+        f"on, a second server (`VECCLF_REVIEW_SAMPLE={args.review_sample:g}`, `VECCLF_REVIEW_BELOW=1`, SQLite) "
+        f"takes single-text predict in turn with the first for {args.rounds} rounds (off-on, on-off, ...; server CPU "
+        f"per request from /proc, master and workers); 1-minute load "
         f"average at the end {load_avg:.1f}.",
         "",
         "| measure | result | target |",
