@@ -34,3 +34,23 @@ def test_oov_vector_is_mean_of_ngram_rows():
     rows = ngram_rows("word", 3, 4, 10)
     np.testing.assert_allclose(oov_vector(ngrams, "word", 3, 4), ngrams[rows].mean(axis=0))
     assert oov_vector(ngrams, "a", 5, 6) is None
+
+
+def test_words_without_ngrams_look_up_as_zeros_like_gensim(tmp_path, store_dir):
+    """A fastText store gives a word too short for its n-grams the zero vector, as gensim does."""
+    from gensim.models import FastText
+    from gensim.models.fasttext import save_facebook_model
+
+    from vecclf.training.vectors.importers import import_vectors
+    from vecclf.training.vectors.store import VectorStore
+
+    sents = [["hello", "world", "testing", "words"]] * 5
+    model = FastText(vector_size=4, min_count=1, min_n=5, max_n=6, bucket=100, workers=1, seed=1, epochs=1)
+    model.build_vocab(sents)
+    model.train(sents, total_examples=5, epochs=1)
+    save_facebook_model(model, str(tmp_path / "m.bin"))
+    import_vectors(tmp_path / "m.bin", store_dir, "ft")
+    store = VectorStore(store_dir / "vectors" / "ft")
+    for word in ("ab", "hellooo", "worlds"):
+        np.testing.assert_allclose(store.lookup(word), model.wv[word], rtol=0, atol=1e-6, err_msg=word)
+    assert not store.lookup("ab").any()

@@ -218,12 +218,17 @@ class VectorStore:
         return self.size
 
     def lookup(self, word: str) -> np.ndarray | None:
-        """Return the vector of ``word`` (float32), subword-built if OOV, else None."""
+        """Return the vector of ``word`` (float32): its row, else (fastText stores) built from its n-grams, else None.
+
+        A fastText store gives every word a vector, as fastText and gensim do: one too short to have an
+        n-gram of the store's lengths gets zeros (document pooling skips such words: they carry nothing).
+        """
         row = self.row(word)
         if row >= 0:
             return np.asarray(self.vectors[row], dtype=np.float32)
         if self.ngrams is not None:
-            return oov_vector(self.ngrams, word, self.minn, self.maxn)
+            vector = oov_vector(self.ngrams, word, self.minn, self.maxn)
+            return np.zeros(self.dim, dtype=np.float32) if vector is None else vector
         return None
 
     def similar(self, word: str, top: int = 10) -> list[tuple[str, float]] | None:
