@@ -58,7 +58,7 @@ def server(store, tmp_path):
     log = open(tmp_path / "server.log", "wb")
     proc = subprocess.Popen(vecclf_command() + ["serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port),
                                                 "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded 2-core machine needed more than 60 s to load and fork
     while time.monotonic() < deadline:
         try:
             if call(port, "GET", "/readyz", timeout=2)[0] == 200:
