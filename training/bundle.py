@@ -8,6 +8,8 @@ A bundle is ``<store>/<model>/<version>/`` with
 - ``manifest.json``: labels, metrics, data fingerprint, the vectors' name and
   sha256, the feature/classifier config, library versions, ``created_at``,
   and the sha256 of ``model.skops``;
+- ``report/`` (versions made by ``vecclf retrain``, or added by ``vecclf models report``):
+  the version's HTML report and its charts, never read when loading;
 - ``COMPLETE``: written last. A folder without it is never loaded.
 
 Bundles are written in a hidden temp folder and renamed into place, so a crash
@@ -101,8 +103,12 @@ def library_versions() -> dict:
             "scipy": scipy.__version__, "scikit-learn": sklearn.__version__, "skops": skops.__version__}
 
 
-def write_bundle(model_dir: Path, version: str, model, manifest: dict) -> Path:
-    """Write ``model`` and ``manifest`` as ``model_dir/version`` atomically."""
+def write_bundle(model_dir: Path, version: str, model, manifest: dict, extras=None) -> Path:
+    """Write ``model`` and ``manifest`` as ``model_dir/version`` atomically.
+
+    ``extras(folder, version)``, if given, adds files (the retrain report) to the unfinished bundle
+    before it is marked complete, so the version appears with them or not at all.
+    """
     import skops.io as sio
 
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -122,6 +128,8 @@ def write_bundle(model_dir: Path, version: str, model, manifest: dict) -> Path:
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         _write_synced(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+        if extras is not None:
+            extras(tmp, version)
         _write_synced(tmp / COMPLETE, manifest["model_sha256"] + "\n")
         final = model_dir / version
         os.rename(tmp, final)  # fails if the version exists: versions are immutable

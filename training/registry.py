@@ -26,6 +26,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -137,15 +138,18 @@ class ModelRegistry:
             raise NotFoundError(f"model {name!r} has no version {version!r} (versions: {known})")
         return version
 
-    def save(self, name: str, model, manifest: dict, *, promote: bool = False) -> tuple[str, bool]:
-        """Write a new version of ``name``; return ``(version, became_current)``."""
+    def save(self, name: str, model, manifest: dict, *, promote: bool = False, extras=None) -> tuple[str, bool]:
+        """Write a new version of ``name``; return ``(version, became_current)``.
+
+        ``extras(folder, version)`` adds files to the bundle before it is complete (see ``write_bundle``).
+        """
         d = self.model_dir(name)
         d.mkdir(parents=True, exist_ok=True)
         for _ in range(100):
             taken = [int(m.group(1)) for p in d.iterdir() if (m := _VERSION_RE.match(p.name))]
             version = f"v{max(taken, default=0) + 1}"
             try:
-                write_bundle(d, version, model, {**manifest, "model": name})
+                write_bundle(d, version, model, {**manifest, "model": name}, extras)
                 break
             except OSError as exc:  # another process took this number first
                 if not (d / version).exists():
@@ -217,6 +221,39 @@ class ModelRegistry:
                         "evaluation": manifest.get("evaluation"), "n_test": manifest.get("n_test"),
                         "data": (manifest.get("data") or {}).get("path")})
         return out
+
+    def previous(self, name: str) -> str | None:
+        """Return the version ``rollback`` would make current, or None."""
+        current = self.current(name)
+        stack = [v for v in self._read_history(name)["promoted"] if (self.model_dir(name) / v / COMPLETE).is_file()]
+        while stack and stack[-1] == current:
+            stack.pop()
+        return stack[-1] if stack else None
+
+    def prune(self, name: str, keep: int) -> list[str]:
+        """Delete all but the newest ``keep`` versions, never the current one nor the one before it; return them.
+
+        Runs under the model's promote/rollback lock, so neither can move ``current`` meanwhile. A version is
+        renamed out of the way first, so a reader sees it whole or not at all. ``keep`` <= 0 deletes nothing.
+        """
+        if keep <= 0:
+            return []
+        d = self.model_dir(name)
+        removed = []
+        with _locked(d):
+            versions = self.versions(name)
+            protected = set(versions[-keep:]) | {self.current(name), self.previous(name)}
+            for version in versions:
+                if version in protected:
+                    continue
+                doomed = d / f".deleting-{version}-{os.getpid()}"
+                try:
+                    os.rename(d / version, doomed)
+                except FileNotFoundError:  # removed by someone else meanwhile
+                    continue
+                shutil.rmtree(doomed, ignore_errors=True)
+                removed.append(version)
+        return removed
 
     def manifest(self, name: str, version: str | None = None) -> dict:
         """Return the manifest of a version (default: current)."""

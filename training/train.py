@@ -108,8 +108,6 @@ def train(
     ``unlabelled`` files fine-tune ``vectors`` first (:func:`~vecclf.training.vectors.finetune.finetuned_for_training`);
     the model then uses the fine-tuned store.
     """
-    from vecclf.training.selection import choose_config
-
     started = time.monotonic()
     registry = ModelRegistry(store)
     registry.model_dir(name)  # validates the name before any work
@@ -139,18 +137,9 @@ def train(
 
         finetuned = finetuned_for_training(store, vstore.name, unlabelled, text_column=text_column, seed=seed)
         vstore = open_store(store, finetuned["name"])
-    cw = resolve_class_weight(train_ds.labels, class_weight)
-    if classifier == "fasttext":
-        # fastText builds its own features; there is nothing for --features auto to choose.
-        config = {"vectors": str(vstore.path), "store": store, "classifier": classifier, "seed": seed}
-        selection = {"mode": "fixed", "classifier": "fasttext"}
-    else:
-        if features == "auto":
-            progress.step(f"choosing features and C on {len(train_ds):,} training rows"
-                          + (f" (budget {budget:g} s)" if budget is not None else ""))
-        config, selection = choose_config(train_ds.texts, train_ds.labels, vectors=str(vstore.path), store=store,
-                                          features=features, classifier=classifier, C=C, class_weight=cw, seed=seed,
-                                          budget=budget, multilabel=train_ds.multilabel)
+    config, selection = choose_training(train_ds, vstore=vstore, store=store, features=features,
+                                        classifier=classifier, C=C, class_weight=class_weight, seed=seed,
+                                        budget=budget)
     report: dict = {}
     if cv is not None:
         report["metrics"] = cross_validate(train_ds, config, cv, seed)
@@ -159,8 +148,7 @@ def train(
     if test_ds is not None:
         progress.step(f"evaluating on {len(test_ds):,} held-out rows")
         report["metrics"] = evaluate_model(model, test_ds, label_column)
-    model.vectors = vstore.name
-    _rename_vectors(model, vstore.name)
+    name_vectors(model, vstore.name)
     manifest = {
         "labels": [str(c) for c in model.classes_],
         "multilabel": bool(model.multilabel_),
@@ -171,7 +159,7 @@ def train(
                  "text_column": text_column, "label_column": label_column},
         "test_data": ({"path": str(Path(test).resolve()), "sha256": file_fingerprint(test), "rows": len(test_ds)}
                       if test is not None else None),
-        "vectors": {"name": vstore.name, "sha256": vstore.sha256, "dim": vstore.dim, "lowercase": vstore.lowercase},
+        "vectors": vectors_entry(vstore),
         "config": {k: v for k, v in config.items() if k not in ("vectors", "store")},
         "selection": selection,
         "n_train": len(train_ds),
@@ -203,8 +191,32 @@ def _describe(config: dict) -> str:
     return f"{config.get('features')} features, {config.get('classifier')} C={config.get('C')}"
 
 
-def _rename_vectors(model: TextModel, name: str) -> None:
-    """Record the store *name* (not this machine's path) in every embedder."""
+def choose_training(train_ds: Dataset, *, vstore, store: str, features: str = "auto", classifier: str = "logreg",
+                    C: float | None = None, class_weight: str = "auto", seed: int = 0,
+                    budget: float | None = None) -> tuple[dict, dict]:
+    """Return ``(TextModel params, selection report)`` for ``train_ds``: fixed, or chosen by ``--features auto``."""
+    from vecclf.training.selection import choose_config
+
+    if classifier == "fasttext":
+        # fastText builds its own features; there is nothing for --features auto to choose.
+        config = {"vectors": str(vstore.path), "store": store, "classifier": classifier, "seed": seed}
+        return config, {"mode": "fixed", "classifier": "fasttext"}
+    cw = resolve_class_weight(train_ds.labels, class_weight)
+    if features == "auto":
+        progress.step(f"choosing features and C on {len(train_ds):,} training rows"
+                      + (f" (budget {budget:g} s)" if budget is not None else ""))
+    return choose_config(train_ds.texts, train_ds.labels, vectors=str(vstore.path), store=store, features=features,
+                         classifier=classifier, C=C, class_weight=cw, seed=seed, budget=budget,
+                         multilabel=train_ds.multilabel)
+
+
+def vectors_entry(vstore) -> dict:
+    """Return the manifest's record of the vector store a model was trained on."""
+    return {"name": vstore.name, "sha256": vstore.sha256, "dim": vstore.dim, "lowercase": vstore.lowercase}
+
+
+def name_vectors(model: TextModel, name: str) -> None:
+    """Record the store *name* (not this machine's path) in every embedder; call after the last prediction."""
     from vecclf.training.bundle import point_at_store
 
     store = model.store

@@ -178,3 +178,24 @@ def test_history_of_an_older_store_is_read(three_versions):
     (reg.model_dir("demo") / "current").write_text("v2\n", "utf-8")
     assert reg.rollback("demo")["current"] == "v3"
     assert reg.rollback("demo")["current"] == "v1"
+
+
+def test_prune_keeps_the_newest_and_never_current_or_previous(three_versions):
+    """Retention keeps the newest N plus the current version and the one rollback would restore."""
+    reg = three_versions
+    model, manifest = reg.load("demo")
+    for _ in range(3):
+        reg.save("demo", model, {k: v for k, v in manifest.items() if k != "version"})
+    reg.promote("demo", "v2")  # history v1 -> v2: v2 current, v1 the one before it
+    assert reg.previous("demo") == "v1"
+    removed = reg.prune("demo", keep=2)
+    assert removed == ["v3", "v4"]
+    assert reg.versions("demo") == ["v1", "v2", "v5", "v6"] and reg.current("demo") == "v2"
+    assert not [p for p in (reg.root / "demo").iterdir() if p.name.startswith(".deleting")]
+    assert reg.rollback("demo")["current"] == "v1"
+
+
+@pytest.mark.parametrize("keep", [0, -1])
+def test_prune_with_keep_zero_deletes_nothing(three_versions, keep):
+    """keep = 0 turns retention off."""
+    assert three_versions.prune("demo", keep=keep) == [] and three_versions.versions("demo") == ["v1", "v2", "v3"]
