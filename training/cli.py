@@ -5,7 +5,7 @@ Every command takes ``--store`` (default ``$VECCLF_STORE`` or ``./models``).
 :class:`~vecclf.training.settings.Settings` (and, for ``serve``, the service's
 :class:`~vecclf.service.config.Config`) and passes values down.
 Domain errors print one line ``vecclf: error: ...`` and exit with the error's
-code (2 bad data, 3 not found, 4 broken artifact, 1 other); nothing else in
+code (2 bad data, 3 not found, 4 broken artifact, 6 storage, 7 busy, 1 other); nothing else in
 vecclf exits the process. Heavy libraries are imported inside the commands
 that need them so quick commands (``vectors lookup``) start fast.
 """
@@ -227,10 +227,41 @@ def cmd_models_list(args, settings: Settings) -> int:
 
 def cmd_models_show(args, settings: Settings) -> int:
     from vecclf.training.registry import ModelRegistry
+    from vecclf.training.report import report_index
 
     reg = ModelRegistry(settings.store)
     version = reg.resolve(args.name, args.version)
-    _emit({**reg.manifest(args.name, version), "current": reg.current(args.name), "versions": reg.versions(args.name)})
+    page = report_index(reg.model_dir(args.name) / version)
+    _emit({**reg.manifest(args.name, version), "current": reg.current(args.name), "versions": reg.versions(args.name),
+           "report": str(page.resolve()) if page else None})
+    return 0
+
+
+def cmd_models_report(args, settings: Settings) -> int:
+    from vecclf.training.registry import ModelRegistry
+    from vecclf.training.report import ensure_report
+
+    reg = ModelRegistry(settings.store)
+    version = reg.resolve(args.name, args.version)
+    page, written = ensure_report(reg.model_dir(args.name) / version, reg.manifest(args.name, version))
+    opened = False
+    if args.open:
+        import webbrowser
+
+        opened = webbrowser.open(page.resolve().as_uri())
+    _emit({"model": args.name, "version": version, "report": str(page.resolve()), "written": written,
+           "opened": opened})
+    return 0
+
+
+def cmd_retrain(args, settings: Settings) -> int:
+    from vecclf.training.retrain import retrain
+    from vecclf.training.retrain_config import load_config
+
+    cfg = load_config(args.config)
+    if settings.progress == "auto" and progress.mode() == "lines":
+        progress.configure(sys.stderr, "json")  # off a terminal the job's log is for collectors: JSON per step
+    _emit(retrain(cfg, store=settings.store, wait=args.wait))
     return 0
 
 
@@ -423,6 +454,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = msub.add_parser("rollback", help="make the previously promoted version current again", parents=[common])
     p.add_argument("name")
     p.set_defaults(func=cmd_models_rollback)
+    p = msub.add_parser("report", help="a version's HTML report (written first if it has none)", parents=[common])
+    p.add_argument("name")
+    p.add_argument("version", nargs="?", default=None, help="default: the current version")
+    p.add_argument("--open", action="store_true", help="open the report in a web browser")
+    p.set_defaults(func=cmd_models_report)
+
+    p = sub.add_parser("retrain", help="the nightly job: train, compare with current, promote if better",
+                       parents=[common])
+    p.add_argument("--config", required=True, help="the job's TOML file (docs/retrain.md)")
+    p.add_argument("--wait", type=float, default=0.0,
+                   help="seconds to wait for another retrain of the model to finish (default 0: fail at once)")
+    p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("quickstart", help="install default vectors, train the example models, serve", parents=[common])
     p.add_argument("--budget", type=float, default=None,

@@ -39,3 +39,9 @@ class StorageError(VecclfError, OSError):
     """Reading or writing failed for a reason outside the data: a full disk, a database that is down."""
 
     exit_code = 6
+
+
+class BusyError(VecclfError):
+    """Another run holds a lock this one needs (a retrain of the same model)."""
+
+    exit_code = 7
