@@ -1,6 +1,6 @@
 # vecclf service image: `vecclf serve` (gunicorn with vecclf.service.serve's settings) on port 8000.
-# The same image runs the nightly job: `docker run -v STORE:/models IMAGE vecclf-nightly-retrain MODEL DATA`
-# (deploy/nightly-retrain.sh: train, `vecclf check`, promote only if not worse).
+# The same image runs the nightly job (docs/retrain.md):
+# `docker run -v STORE:/models -v CONFIG_DIR:/config IMAGE vecclf retrain --config /config/retrain.toml`
 # Mount the model store at /models (VECCLF_STORE); the image ships none.
 FROM python:3.11-slim-bookworm
 
@@ -20,7 +20,6 @@ COPY pyproject.toml README.md ./
 COPY vecclf ./vecclf
 COPY training ./training
 COPY service ./service
-COPY deploy/nightly-retrain.sh /usr/local/bin/vecclf-nightly-retrain
 RUN pip install --no-cache-dir . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin vecclf \
     && mkdir -p /models /tmp/vecclf-metrics /tmp/vecclf-run \
