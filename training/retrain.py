@@ -79,11 +79,12 @@ class _Steps:
             self._bar.close()
 
 
-def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0) -> dict:
+def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0, database: str | None = None) -> dict:
     """Run the job of ``cfg`` on the model store ``store``; return the decision (see the module docs).
 
     Progress goes through :mod:`vecclf.training.progress`: one line per finished step (a JSON object in
-    its ``json`` mode), under a bar of the steps on a terminal.
+    its ``json`` mode), under a bar of the steps on a terminal. ``database`` is vecclf's own database
+    (feedback): None means the SQLite file in the store.
 
     Raises:
         BusyError: another retrain of the model still runs after ``wait`` seconds.
@@ -99,7 +100,7 @@ def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0) -> dict:
     try:
         with model_lock(store, name, wait):
             with steps.step("load") as info:
-                sources = build_sources(cfg)
+                sources = build_sources(cfg, store=store, database=database)
                 rows = steps.rows("reading labelled rows")
                 try:
                     ds, merged = merge(sources, rows.update if rows is not None else None)

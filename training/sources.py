@@ -26,7 +26,7 @@ import json
 from pathlib import Path
 
 from vecclf.training.data import Dataset, parse_label, read_dataset
-from vecclf.training.database import check, connect, redact
+from vecclf.training.database import check, connect, database_url, redact
 from vecclf.training.errors import DataError, StorageError
 from vecclf.training.train import file_fingerprint
 
@@ -143,26 +143,30 @@ class SqlSource:
 
 
 class FeedbackSource:
-    """Labels users sent to the service for this model (``include_feedback``).
+    """Labels users sent to the service for this model (``include_feedback``), from the database at ``url``.
 
     The feedback store (``POST /v1/models/<name>/feedback``) is not part of this
-    version of vecclf yet: until it is, this source has no rows.
+    version of vecclf yet: until it is, this source has no rows. When it is,
+    ``rows`` yields its rows oldest first, so the newest label of a text wins.
     """
 
     name = "feedback"
 
-    def __init__(self, model: str):
-        self.model = model
+    def __init__(self, model: str, url: str):
+        self.model, self.url = model, url
 
     def rows(self, progress=None):
         return iter(())
 
     def describe(self) -> dict:
-        return {"name": self.name, "model": self.model, "rows": 0}
+        return {"name": self.name, "model": self.model, "url": redact(self.url), "rows": 0}
 
 
-def build_sources(cfg) -> list:
-    """Return the sources a :class:`~vecclf.training.retrain_config.RetrainConfig` names, in reading order."""
+def build_sources(cfg, *, store: str, database: str | None = None) -> list:
+    """Return the sources a :class:`~vecclf.training.retrain_config.RetrainConfig` names, in reading order.
+
+    ``database`` is vecclf's own database URL (feedback); None means the SQLite file in ``store``.
+    """
     d = cfg.data
     sources: list = []
     if d.paths:
@@ -171,7 +175,7 @@ def build_sources(cfg) -> list:
         sources.append(SqlSource(d.sql_url, d.sql_query, chunk_rows=d.sql_chunk_rows, text_column=d.text_column,
                                  label_column=d.label_column))
     if d.include_feedback:
-        sources.append(FeedbackSource(cfg.model))
+        sources.append(FeedbackSource(cfg.model, database_url(store, database)))
     return sources
 
 

@@ -47,7 +47,7 @@ def test_files_and_globs_merge_with_the_last_row_winning(tmp_path):
 def test_sources_are_counted_by_name_and_feedback_has_no_rows_yet(tmp_path):
     """rows_by_source names every source, the feedback source included (empty until the feedback store exists)."""
     data = write_csv(tmp_path / "a.csv", [{"text": t, "label": l} for t, l in corpus_rows(10)])
-    ds, summary = merge([files(str(data)), FeedbackSource("demo")])
+    ds, summary = merge([files(str(data)), FeedbackSource("demo", f"sqlite:///{tmp_path / 'vecclf.db'}")])
     assert summary["rows_by_source"] == {"files": 10, "feedback": 0} and len(ds) == 10
 
 
