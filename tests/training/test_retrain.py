@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, make_corpus, write_csv, write_jsonl
+from tests.conftest import make_corpus, write_csv, write_jsonl
 from vecclf.training import progress
 from vecclf.training.errors import BusyError
 from vecclf.training.lock import model_lock
@@ -181,8 +181,7 @@ def test_two_runs_started_together_both_finish(tiny_vectors, tmp_path, good):
     train(store=str(store), name="demo", data=str(good), vectors="tiny", features="mean")
     config = write_config(tmp_path, {"paths": ["good.csv"]})
     cmd = [sys.executable, "-m", "vecclf", "retrain", "--config", str(config), "--store", str(store), "--wait", "120"]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)
