@@ -1,8 +1,15 @@
-"""Flag groups that several ``vecclf`` commands share (the parser itself is in :mod:`vecclf.training.cli`)."""
+"""Flag groups that several ``vecclf`` commands share, and their JSON output (the parser is in :mod:`vecclf.training.cli`)."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+
+
+def emit(obj) -> None:
+    """Print ``obj`` as one line of JSON on stdout: every command's result."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
 
 
 def data_flags(p, labels: bool = True, as_trained: bool = False) -> None:

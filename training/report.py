@@ -211,6 +211,13 @@ def wrong_examples(texts, truth, preds, confidence, previous=None, limit: int = 
     return rows, len(wrong)
 
 
+def open_in_browser(page: Path) -> bool:
+    """Open a report page in the user's web browser; return whether one was found."""
+    import webbrowser
+
+    return webbrowser.open(Path(page).resolve().as_uri())
+
+
 def ensure_report(bundle: Path, manifest: dict) -> tuple[Path, bool]:
     """Return ``(page, written)``: the bundle's report, written first from its manifest if it has none."""
     bundle = Path(bundle)
