@@ -2,7 +2,7 @@
 
 Steps, under the model's lock (:mod:`vecclf.training.lock`):
 
-1. ``load``: read every source of the config (:mod:`vecclf.training.sources`),
+1. ``load``: read every source of the config (:mod:`vecclf.training.label_sources`),
    deduplicate by text and validate, with the errors of ``vecclf train``;
 2. ``split``: a stratified holdout of ``training.holdout`` of the rows;
 3. ``train``: the candidate, on the rest (``features = "auto"`` chooses by CV);
@@ -36,7 +36,7 @@ from vecclf.training.model import TextModel
 from vecclf.training.registry import ModelRegistry
 from vecclf.training.report import wrong_examples, write_report
 from vecclf.training.retrain_config import RetrainConfig
-from vecclf.training.sources import build_sources, merge
+from vecclf.training.label_sources import build_sources, merge
 from vecclf.training.train import check_trainable, choose_training, name_vectors, split, subset, vectors_entry
 from vecclf.training.vectors.store import open_store
 

@@ -210,7 +210,7 @@ def test_retention_prunes_old_versions_but_never_current_or_previous(tiny_vector
 
 def test_sqlite_table_as_the_source(tiny_vectors, tmp_path, cli):
     """A SQLite table (relative to the config's folder) trains and promotes through the CLI."""
-    from tests.training.test_sources import fill_table
+    from tests.training.test_label_sources import fill_table
 
     store, _, _ = tiny_vectors
     texts, labels = make_corpus(200)
@@ -226,7 +226,7 @@ def test_sqlite_table_as_the_source(tiny_vectors, tmp_path, cli):
 
 def test_postgresql_table_as_the_source(tiny_vectors, tmp_path, postgres_url, cli):
     """A PostgreSQL table on the real server trains and promotes through the CLI."""
-    from tests.training.test_sources import fill_table
+    from tests.training.test_label_sources import fill_table
 
     store, _, _ = tiny_vectors
     texts, labels = make_corpus(200)

@@ -6,7 +6,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 from tests.conftest import make_corpus, write_csv, write_jsonl
 from vecclf.training.database import connect
 from vecclf.training.errors import DataError, StorageError
-from vecclf.training.sources import FeedbackSource, FileSource, SqlSource, merge
+from vecclf.training.label_sources import FeedbackSource, FileSource, SqlSource, merge
 
 
 def files(*patterns, **kw):
