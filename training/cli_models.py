@@ -50,7 +50,7 @@ def cmd_retrain(args, settings) -> int:
     cfg = load_config(args.config)
     if settings.progress == "auto" and progress.mode() == "lines":
         progress.configure(sys.stderr, "json")  # off a terminal the job's log is for collectors: JSON per step
-    emit(retrain(cfg, store=settings.store, wait=args.wait))
+    emit(retrain(cfg, store=settings.store, wait=args.wait, database=settings.database_url))
     return 0
 
 
