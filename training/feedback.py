@@ -8,7 +8,7 @@ the feedback into its training data. Quickstart::
 
     store = FeedbackStore(database_url("models", None))
     store.add({"model": "sentiment", "version": "v3", "text": "meh", "label": "neg", "source": "api"})
-    rows = feedback_rows(store, "sentiment")          # what a retrain learns from
+    rows = feedback_rows(store, "sentiment")          # what a retrain learns from (include_feedback)
 
 - A row of ``vecclf_feedback`` is one labelled text: the model, the version
   serving when it came, what that version predicted, the label, where it came
@@ -321,24 +321,3 @@ def feedback_rows(store: "FeedbackStore | str", model: str) -> list[dict]:
         latest[key] = {"text": row["text"], "created_at": row["created_at"], "id": row["id"],
                        "label": tuple(label) if isinstance(label, list) else label}
     return list(latest.values())
-
-
-def merge(texts: list[str], labels: list, rows: list[dict]) -> tuple[list[str], list, dict]:
-    """Return ``texts``/``labels`` with the feedback ``rows`` (of :func:`feedback_rows`) merged in, and counts.
-
-    Texts match by :func:`text_key`. Feedback wins over the base data for the
-    same text (its label replaces the base row's, and repeats of that text in
-    the base data go); among feedback the newest label already won.
-    """
-    by_text = {text_key(r["text"]): r for r in rows}
-    kept_texts, kept_labels, replaced = [], [], 0
-    for text, label in zip(texts, labels):
-        if text_key(text) in by_text:
-            replaced += 1
-            continue
-        kept_texts.append(text)
-        kept_labels.append(label)
-    for row in by_text.values():
-        kept_texts.append(row["text"])
-        kept_labels.append(row["label"])
-    return kept_texts, kept_labels, {"feedback_rows": len(by_text), "base_rows_replaced": replaced}

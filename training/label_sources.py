@@ -11,7 +11,8 @@ row for error messages. The sources of a config are, in this order:
   (:mod:`vecclf.training.database`), streamed ``data.sql_chunk_rows`` rows at
   a time (a server-side cursor on PostgreSQL), so a large table never sits in
   memory twice;
-- ``feedback``: labels sent to the service (``include_feedback``), read last so
+- ``feedback``: labels sent to the service (``include_feedback``), each text's
+  newest label (:func:`vecclf.training.feedback.feedback_rows`), read last so
   they win over the base data.
 
 :func:`merge` deduplicates by text (whitespace-normalised): when one text comes
@@ -145,21 +146,36 @@ class SqlSource:
 class FeedbackSource:
     """Labels users sent to the service for this model (``include_feedback``), from the database at ``url``.
 
-    The feedback store (``POST /v1/models/<name>/feedback``) is not part of this
-    version of vecclf yet: until it is, this source has no rows. When it is,
-    ``rows`` yields its rows oldest first, so the newest label of a text wins.
+    :func:`vecclf.training.feedback.feedback_rows` gives one row per text, its
+    newest label, in the order of those labels, oldest first; read last, they
+    win over the base data in :func:`merge`. A store that never received
+    feedback has no rows (and reading it creates no database).
     """
 
     name = "feedback"
 
     def __init__(self, model: str, url: str):
         self.model, self.url = model, url
+        self._rows = 0
 
     def rows(self, progress=None):
-        return iter(())
+        """Yield ``(where, text, label)`` for each text's newest feedback label.
+
+        Raises:
+            StorageError: the database is unreachable or unreadable.
+        """
+        from vecclf.training.feedback import feedback_rows
+
+        rows = feedback_rows(self.url, self.model)
+        self._rows = len(rows)
+        where = redact(self.url)
+        for row in rows:
+            yield f"{where}: feedback row {row['id']}", row["text"], row["label"]
+        if progress is not None and rows:
+            progress(len(rows))
 
     def describe(self) -> dict:
-        return {"name": self.name, "model": self.model, "url": redact(self.url), "rows": 0}
+        return {"name": self.name, "model": self.model, "url": redact(self.url), "rows": self._rows}
 
 
 def build_sources(cfg, *, store: str, database: str | None = None) -> list:

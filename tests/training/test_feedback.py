@@ -1,4 +1,4 @@
-"""The feedback store (SQLite and PostgreSQL), label checks, and the retrain merge rules."""
+"""The feedback store (SQLite and PostgreSQL), label checks, and the rows a retrain gets."""
 
 import datetime as dt
 
@@ -6,7 +6,7 @@ import pytest
 
 from vecclf.training.database import database_url
 from vecclf.training.errors import ConfigError, DataError, StorageError
-from vecclf.training.feedback import FeedbackStore, feedback_rows, merge
+from vecclf.training.feedback import FeedbackStore, feedback_rows
 from vecclf.training.feedback_labels import UnknownLabelError, allows_new_labels, check_label
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0)
@@ -137,18 +137,3 @@ def test_reading_a_store_that_never_got_feedback_creates_nothing(tmp_path):
     """feedback_rows on a store without its SQLite file is empty and leaves no file behind."""
     assert feedback_rows(database_url(tmp_path, None), "m") == []
     assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("base,feedback,expected,replaced", [
-    ([("a", "pos"), ("b", "neg")], [("c", "pos")], [("a", "pos"), ("b", "neg"), ("c", "pos")], 0),
-    ([("a", "pos"), ("b", "neg")], [("a", "neg")], [("b", "neg"), ("a", "neg")], 1),
-    ([("a b", "pos"), (" a  b", "pos"), ("c", "neg")], [("a b ", "neg")], [("c", "neg"), ("a b ", "neg")], 2),
-    ([], [("x", "pos")], [("x", "pos")], 0),
-])
-def test_merge_rules(base, feedback, expected, replaced):
-    """Feedback replaces every base row of its text; other base rows stay; counts say what happened."""
-    texts, labels = [t for t, _ in base], [lab for _, lab in base]
-    rows = [{"text": t, "label": lab} for t, lab in feedback]
-    new_texts, new_labels, counts = merge(texts, labels, rows)
-    assert list(zip(new_texts, new_labels)) == expected
-    assert counts == {"feedback_rows": len(feedback), "base_rows_replaced": replaced}

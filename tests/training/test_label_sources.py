@@ -1,12 +1,18 @@
 """Retrain data sources: files and globs, SQLite and PostgreSQL tables streamed in chunks, dedup by text."""
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
 from tests.conftest import make_corpus, write_csv, write_jsonl
 from vecclf.training.database import connect
 from vecclf.training.errors import DataError, StorageError
+from vecclf.training.feedback import FeedbackStore
 from vecclf.training.label_sources import FeedbackSource, FileSource, SqlSource, merge
+
+
+T0 = dt.datetime(2024, 5, 1, 12)
 
 
 def files(*patterns, **kw):
@@ -44,11 +50,45 @@ def test_files_and_globs_merge_with_the_last_row_winning(tmp_path):
     assert summary["rows_by_source"] == {"files": 4} and summary["duplicates"] == 1 and summary["conflicts"] == 1
 
 
-def test_sources_are_counted_by_name_and_feedback_has_no_rows_yet(tmp_path):
-    """rows_by_source names every source, the feedback source included (empty until the feedback store exists)."""
+def feedback_db(folder, rows, model="demo") -> str:
+    """Store feedback ``(text, label, minutes after T0)`` rows of ``model`` in ``folder``/vecclf.db; return its URL."""
+    url = f"sqlite:///{folder / 'vecclf.db'}"
+    with FeedbackStore(url) as fs:
+        fs.add_many([{"model": model, "text": t, "label": lab, "created_at": T0 + dt.timedelta(minutes=m)}
+                     for t, lab, m in rows])
+    return url
+
+
+@pytest.mark.parametrize("base,feedback,expected", [
+    # feedback wins over the base data for the same text (whitespace aside)
+    ([("good film", "pos"), ("bad film", "neg")], [("good  film ", "neg", 0)], {"good  film ": "neg", "bad film": "neg"}),
+    # the newest feedback label wins over older feedback, whatever the order the rows were stored in
+    ([("good film", "pos")], [("good film", "neg", 5), ("good film", "pos", 9), ("good film", "neg", 1)],
+     {"good film": "pos"}),
+    ([("good film", "neg")], [("good film", "pos", 2), (" good film", "neg", 7), ("good film", "pos", 3)],
+     {"good film": "neg"}),
+    # a text only in feedback is added, the others stay
+    ([("good film", "pos")], [("dull", "neg", 0)], {"good film": "pos", "dull": "neg"}),
+    # no feedback at all: the base data as it is
+    ([("good film", "pos")], [], {"good film": "pos"}),
+])
+def test_feedback_merge_rules(tmp_path, base, feedback, expected):
+    """Feedback is read last: each text's newest feedback label wins over older feedback and over the base data."""
+    data = write_csv(tmp_path / "a.csv", [{"text": t, "label": lab} for t, lab in base])
+    url = feedback_db(tmp_path, feedback)
+    feedback_db(tmp_path, [("good film", "other-model label", 99)], model="other")
+    ds, summary = merge([files(str(data)), FeedbackSource("demo", url)])
+    assert dict(zip(ds.texts, ds.labels)) == expected
+    distinct = len({" ".join(t.split()) for t, _, _ in feedback})
+    assert summary["rows_by_source"] == {"files": len(base), "feedback": distinct}
+
+
+def test_a_store_without_feedback_reads_empty_and_unchanged(tmp_path):
+    """rows_by_source names the feedback source even when no feedback was ever stored, and no database is made."""
     data = write_csv(tmp_path / "a.csv", [{"text": t, "label": l} for t, l in corpus_rows(10)])
     ds, summary = merge([files(str(data)), FeedbackSource("demo", f"sqlite:///{tmp_path / 'vecclf.db'}")])
     assert summary["rows_by_source"] == {"files": 10, "feedback": 0} and len(ds) == 10
+    assert not (tmp_path / "vecclf.db").exists()
 
 
 @pytest.mark.parametrize("make,message", [
@@ -96,3 +136,6 @@ def test_unreachable_database_is_a_storage_error():
     """A database that does not answer is a StorageError naming it, password hidden."""
     with pytest.raises(StorageError, match=r"postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/x is unreachable"):
         merge([sql("postgresql://u:secret@127.0.0.1:1/x")])
+    with pytest.raises(StorageError, match=r"127.0.0.1:1/x is unreachable") as info:
+        merge([FeedbackSource("demo", "postgresql://u:secret@127.0.0.1:1/x")])
+    assert "secret" not in str(info.value)

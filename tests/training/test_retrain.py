@@ -127,11 +127,34 @@ def test_first_run_failing_the_gate_saves_nothing(tiny_vectors, tmp_path, relabe
 
 
 def test_first_run_passing_the_gate_becomes_current(tiny_vectors, tmp_path, good):
-    """A model's first candidate that passes becomes its current version; feedback counts as a (yet empty) source."""
+    """A model's first candidate that passes becomes its current version; feedback with no rows is an empty source."""
     store, _, _ = tiny_vectors
     result, _ = run(write_config(tmp_path, {"paths": ["good.csv"], "include_feedback": True}), store)
     assert result["decision"] == "promoted" and result["current"] == "v1" and result["previous"] is None
     assert result["rows_by_source"] == {"files": 200, "feedback": 0} and result["feedback_rows"] == 0
+
+
+def test_retrain_learns_from_the_feedback_in_the_store(tiny_vectors, tmp_path, good):
+    """include_feedback merges the store's feedback rows (newest label per text) and reports them as feedback_rows."""
+    from vecclf.training.database import database_url
+    from vecclf.training.feedback import FeedbackStore
+
+    store, _, _ = tiny_vectors
+    texts, labels = make_corpus(30, seed=5)
+    base_text = make_corpus(200)[0][0]
+    with FeedbackStore(database_url(store, None)) as fs:
+        fs.add_many([{"model": "demo", "text": t, "label": lab} for t, lab in zip(texts, labels)])
+        fs.add_many([{"model": "demo", "text": base_text, "label": "neg"}, {"model": "demo", "text": base_text,
+                                                                           "label": "pos"}])
+        fs.add({"model": "other", "text": "not ours", "label": "pos"})
+    result, _ = run(write_config(tmp_path, {"paths": ["good.csv"], "include_feedback": True}), store)
+    distinct = len(set(texts) | {base_text})
+    assert result["feedback_rows"] == distinct and result["rows_by_source"] == {"files": 200, "feedback": distinct}
+    assert result["rows"] == len({" ".join(t.split()) for t in make_corpus(200)[0] + texts})
+    assert result["decision"] == "promoted"
+    sources = ModelRegistry(store).manifest("demo")["data"]["sources"]
+    assert sources[-1] == {"name": "feedback", "model": "demo", "url": f"sqlite:///{store.resolve() / 'vecclf.db'}",
+                           "rows": distinct}
 
 
 @pytest.mark.parametrize("data,sections,code,message", [
