@@ -207,6 +207,15 @@ def gensim_reading(fmt: str, path: Path):
     return KeyedVectors.load_word2vec_format(str(path), binary=fmt == "word2vec-bin")
 
 
+def reseal_store(folder: Path) -> None:
+    """Record the current files of a vector store in its manifest, as an import would (after a test rewrote one)."""
+    from vecclf.training.vectors.integrity import sha256_files, store_files
+
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    manifest["sha256"] = sha256_files([folder / name for name in store_files(folder, manifest)])
+    (folder / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+
 def store_leftovers(store: Path) -> list[str]:
     """Return every entry under a store's vectors folder (temp folders included)."""
     root = store / "vectors"

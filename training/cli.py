@@ -60,7 +60,7 @@ def cmd_vectors_list(args, settings: Settings) -> int:
 def cmd_vectors_lookup(args, settings: Settings) -> int:
     from vecclf.training.vectors.store import open_store
 
-    vs = open_store(settings.store, args.name)
+    vs = open_store(settings.store, args.name, verify=False)  # a quick look: `vectors verify` checks the files
     out = {}
     for word in args.words:
         vec = vs.lookup(word)
@@ -72,7 +72,7 @@ def cmd_vectors_lookup(args, settings: Settings) -> int:
 def cmd_vectors_similar(args, settings: Settings) -> int:
     from vecclf.training.vectors.store import open_store
 
-    vs = open_store(settings.store, args.name)
+    vs = open_store(settings.store, args.name, verify=False)
     result = vs.similar(args.word, args.top)
     _emit({"word": args.word, "similar": None if result is None else [{"word": w, "cosine": round(s, 6)} for w, s in result]})
     return 0
@@ -97,6 +97,20 @@ def cmd_vectors_finetune(args, settings: Settings) -> int:
                               seed=args.seed, **lock)
     _emit(finetune_vectors(settings.store, args.base, args.corpus, args.name, chosen, text_column=args.text_column,
                            fmt=args.format, encoding=args.encoding, force=args.force))
+    return 0
+
+
+def cmd_vectors_verify(args, settings: Settings) -> int:
+    import time
+
+    from vecclf.training.vectors.store import VectorStore, store_path
+
+    started = time.perf_counter()
+    vs = VectorStore(store_path(settings.store, args.name))
+    result = vs.verify(force=True)
+    size = sum((vs.path / name).stat().st_size for name in result["files"])
+    _emit({"name": vs.name, "path": str(vs.path), "ok": True, "sha256": result["sha256"], "files": result["files"],
+           "bytes": size, "seconds": round(time.perf_counter() - started, 3)})
     return 0
 
 
@@ -314,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-factor", type=float, default=None,
                    help="vectors-only bases: how fast pretrained vectors move, 0 (frozen) to 1 (default 1)")
     p.set_defaults(func=cmd_vectors_finetune)
+    p = vsub.add_parser("verify", help="hash a store's files and check them against its manifest (exit 4 if changed)",
+                        parents=[common])
+    p.add_argument("name")
+    p.set_defaults(func=cmd_vectors_verify)
 
     p = sub.add_parser("train", help="train a new model version", parents=[common])
     p.add_argument("--name", required=True)

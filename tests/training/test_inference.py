@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE, make_corpus, write_csv
+from tests.conftest import NEGATIVE, NEUTRAL, POSITIVE, make_corpus, reseal_store, write_csv
 from vecclf.training import embed, kernels
 from vecclf.training.embed import PoolKernel
 from vecclf.training.features import chars, sparse, words
@@ -323,7 +323,9 @@ def test_one_text_on_other_matrix_layouts(tiny_vectors, sentiment_csv, layout):
     store, _, _ = tiny_vectors
     path = store / "vectors" / "tiny" / "vectors.npy"
     matrix = np.load(path)
+    path.unlink()  # store files are replaced, never rewritten in place
     np.save(path, np.asfortranarray(matrix) if layout == "fortran" else matrix.astype(np.float16))
+    reseal_store(path.parent)
     model = _load(store, data=str(sentiment_csv), features="hybrid")
     predictor = Predictor(model)
     assert predictor.compiled is True

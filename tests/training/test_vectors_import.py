@@ -12,7 +12,7 @@ from tests.conftest import GENSIM_WORDS, gensim_reading, store_leftovers
 from vecclf.training.errors import VectorFormatError
 from vecclf.training.vectors.importers import FORMATS, detect_format, import_vectors
 from vecclf.training.vectors.store import VectorStore
-from vecclf.training.vectors.writer import sha256_files
+from vecclf.training.vectors.integrity import sha256_files
 
 OOV_WORDS = ["catsat", "unseenword", "crèmes", "日本語", "Zz"]
 

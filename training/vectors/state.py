@@ -84,7 +84,7 @@ def save_state(folder: Path, settings: dict, *, output: np.ndarray, counts: np.n
     ``settings`` are :func:`model_settings`' keys; ``output``, ``counts`` and
     (fastText) ``input_rows`` have one row per word of the store, in its order.
     """
-    from vecclf.training.vectors.writer import sha256_files
+    from vecclf.training.vectors.integrity import sha256_files
 
     state = folder / STATE_DIR
     state.mkdir()
@@ -104,7 +104,7 @@ def has_state(vstore: VectorStore) -> bool:
 
 
 def _load(vstore: VectorStore, entry: dict) -> dict[str, np.ndarray]:
-    from vecclf.training.vectors.writer import sha256_files
+    from vecclf.training.vectors.integrity import sha256_files
 
     state = vstore.path / STATE_DIR
     paths = [state / f for f in entry["files"]]

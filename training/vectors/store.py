@@ -9,7 +9,16 @@ A store is a folder ``<store>/vectors/<name>/`` holding
 - ``manifest.json``: dims, size, dtype, source format, casing, subword
   parameters and ``sha256``, the digest of the files above.
 
-Opening reads only the manifest and the ``.npy`` headers. Words are found
+The files are written once, in a hidden folder renamed into place, and
+never rewritten in place (they are left read-only): every process maps
+them, and a file truncated or rewritten under a mapping changes what
+running workers read, or kills them with SIGBUS when a mapped page no
+longer exists. A new version of a store is a new folder renamed over the
+old one; processes that mapped the old files keep them until they reopen.
+
+Opening for use (:func:`open_store`) checks the files against ``sha256``
+(:mod:`~vecclf.training.vectors.integrity`: hashed once per file version,
+then a few ``stat`` calls). Otherwise opening reads only the manifest and the ``.npy`` headers. Words are found
 through a :class:`~vecclf.training.vectors.vocabindex.VocabIndex` (flat numpy arrays
 over the memory-mapped ``vocab.txt``, built on first use in well under a second
 for 400k words, about a second for 3M); a single lookup before that scans the
@@ -31,6 +40,7 @@ import numpy as np
 
 from vecclf.training.errors import BundleError, NotFoundError
 from vecclf.training.tokens import HYPHEN_RULES, Tokenizer
+from vecclf.training.vectors import integrity
 from vecclf.training.vectors.subword import oov_vector
 from vecclf.training.vectors.vocabindex import VocabIndex
 
@@ -87,7 +97,7 @@ class VectorStore:
         BundleError: a file is missing or does not match the manifest.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, verify: bool = False):
         self.path = Path(path)
         manifest_file = self.path / MANIFEST
         if not manifest_file.is_file():
@@ -101,6 +111,8 @@ class VectorStore:
             self.sha256 = self.manifest["sha256"]
         except (ValueError, KeyError, TypeError) as exc:
             raise BundleError(f"{manifest_file}: unreadable vector manifest ({exc})") from exc
+        if verify:
+            self.verify()
         self.vectors = self._open_matrix(VECTORS_FILE, (self.size, self.dim))
         self.subword = bool(self.manifest.get("subword"))
         self.ngrams = None
@@ -118,6 +130,14 @@ class VectorStore:
         self._words: list[str] | None = None
         self._vocab_index: VocabIndex | None = None
         self._scans = 0
+
+    def verify(self, force: bool = False) -> dict:
+        """Check the files against the manifest's sha256 (cached by file identity unless ``force``).
+
+        Raises:
+            BundleError: a file is missing or changed since import.
+        """
+        return integrity.verify(self.path, self.manifest, force=force)
 
     def _open_matrix(self, filename: str, shape: tuple[int, int]) -> np.ndarray:
         path = self.path / filename
@@ -270,14 +290,25 @@ class VectorStore:
 _OPEN: dict[tuple[str, str], VectorStore] = {}
 
 
-def open_store(store: str | os.PathLike, name_or_path: str | os.PathLike) -> VectorStore:
-    """Open a vector store by name or folder, reusing one already open in this process."""
+def open_store(store: str | os.PathLike, name_or_path: str | os.PathLike, *, verify: bool = True) -> VectorStore:
+    """Open a vector store by name or folder, reusing one already open in this process.
+
+    With ``verify`` (the default: training, serving, embedding) the files are
+    checked against the manifest's sha256 on every call; after the first
+    hash of a file version that is a few ``stat`` calls.
+
+    Raises:
+        NotFoundError: no such store.
+        BundleError: a file is missing, corrupted or changed since import.
+    """
     path = store_path(store, name_or_path)
     key = (str(path.resolve()), _manifest_stamp(path))
     cached = _OPEN.get(key)
     if cached is None:
-        cached = VectorStore(path)
+        cached = VectorStore(path, verify=verify)
         _OPEN[key] = cached
+    elif verify:
+        cached.verify()
     return cached
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -15,20 +14,11 @@ import numpy as np
 
 from vecclf.training import progress
 from vecclf.training.errors import StorageError, VecclfError, VectorFormatError
+from vecclf.training.vectors import integrity
 from vecclf.training.vectors.store import MANIFEST, NGRAMS_FILE, VECTORS_FILE, VOCAB_FILE, check_name, vectors_root
 
 FORMAT_VERSION = 1
 DEFAULT_HYPHENS = "known"
-
-
-def sha256_files(paths: list[Path]) -> str:
-    """Return one sha256 over the bytes of ``paths`` in order."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 22):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 class RowSink:
@@ -159,6 +149,10 @@ class StoreWriter:
         files = [self.tmp / VECTORS_FILE, self.tmp / VOCAB_FILE]
         if (self.tmp / NGRAMS_FILE).exists():
             files.append(self.tmp / NGRAMS_FILE)
+        for path in files:  # written once: read-only from now on (see store.py on in-place rewrites)
+            _fsync(path)
+            os.chmod(path, 0o444)
+        identities = {p.name: integrity.identity(p) for p in files}
         manifest = {
             "name": self.name,
             "format_version": FORMAT_VERSION,
@@ -166,7 +160,7 @@ class StoreWriter:
             "hyphens": DEFAULT_HYPHENS,
             **manifest,
             "files": [p.name for p in files],
-            "sha256": sha256_files(files),
+            "sha256": integrity.sha256_files(files),
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         with open(self.tmp / MANIFEST, "w", encoding="utf-8") as fh:
@@ -180,12 +174,21 @@ class StoreWriter:
             os.rename(self.final, old)
         os.rename(self.tmp, self.final)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)  # unlinked, not truncated: processes mapping it keep their pages
         self._committed = True
         self.manifest = manifest
+        integrity.remember(self.final, manifest["sha256"], identities)  # hashed just now: no second pass on open
         return self.final
 
     def abort(self) -> None:
         """Remove everything written so far."""
         self.vectors = None
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
