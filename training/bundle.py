@@ -13,7 +13,10 @@ A bundle is ``<store>/<model>/<version>/`` with
 - ``COMPLETE``: written last. A folder without it is never loaded.
 
 Bundles are written in a hidden temp folder and renamed into place, so a crash
-mid-write leaves no loadable half-version. Vectors are referenced by name and
+mid-write leaves no loadable half-version (and the folder's name carries the
+writer's pid, so the next write to the store removes it); a failed write is
+one :class:`~vecclf.training.errors.StorageError` naming the path and the
+free space. Vectors are referenced by name and
 sha256, never copied; loading refuses a store whose sha256 differs.
 """
 
@@ -28,7 +31,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from vecclf.training.errors import BundleError, NotFoundError
+from vecclf.training.errors import BundleError, NotFoundError, VecclfError, storage_error
+from vecclf.training.leftovers import temp_prefix
 
 MODEL_FILE = "model.skops"
 MANIFEST = "manifest.json"
@@ -111,8 +115,11 @@ def write_bundle(model_dir: Path, version: str, model, manifest: dict, extras=No
     """
     import skops.io as sio
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=model_dir))
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(version), dir=model_dir))
+    except OSError as exc:
+        raise storage_error(exc, model_dir) from exc
     try:
         sio.dump(model, tmp / MODEL_FILE)
         untrusted = set(sio.get_untrusted_types(file=tmp / MODEL_FILE)) - set(TRUSTED_TYPES)
@@ -132,9 +139,19 @@ def write_bundle(model_dir: Path, version: str, model, manifest: dict, extras=No
             extras(tmp, version)
         _write_synced(tmp / COMPLETE, manifest["model_sha256"] + "\n")
         final = model_dir / version
-        os.rename(tmp, final)  # fails if the version exists: versions are immutable
+        try:
+            os.rename(tmp, final)  # fails if the version exists: versions are immutable
+        except OSError as exc:
+            if final.exists():
+                raise  # another writer took this number: the caller picks the next one
+            raise storage_error(exc, final) from exc
         _fsync_dir(model_dir)
         return final
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, VecclfError) or (model_dir / version).exists():
+            raise
+        raise storage_error(exc, Path(exc.filename) if exc.filename else tmp) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -13,6 +13,7 @@ that need them so quick commands (``vectors lookup``) start fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from vecclf.training import feedback_cli, progress
 from vecclf.training.cli_flags import corpus_flags, data_flags, emit as _emit, serve_flags
 from vecclf.training.cli_models import add_models_commands
-from vecclf.training.errors import VecclfError
+from vecclf.training.errors import StorageError, VecclfError, storage_error
 from vecclf.training.settings import Settings
 
 log = logging.getLogger("vecclf")
@@ -114,6 +115,15 @@ def cmd_vectors_verify(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_store_gc(args, settings: Settings) -> int:
+    from vecclf.training.leftovers import collect
+
+    result = collect(settings.store, args.max_age, dry_run=args.dry_run)
+    _emit({"store": settings.store, "dry_run": args.dry_run, **result,
+           "bytes": sum(item["bytes"] for item in result["removed"])})
+    return 0
+
+
 # ---------------------------------------------------------------- models
 def cmd_train(args, settings: Settings) -> int:
     from vecclf.training.train import train
@@ -195,6 +205,8 @@ def cmd_embed(args, settings: Settings) -> int:
     try:
         np.save(tmp, matrix, allow_pickle=False)
         os.replace(tmp, out)
+    except OSError as exc:
+        raise storage_error(exc, out) from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -333,6 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_vectors_verify)
 
+    st = sub.add_parser("store", help="look after the model store", parents=[common])
+    ssub = st.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    p = ssub.add_parser("gc", help="remove what killed imports and trains left behind", parents=[common])
+    p.add_argument("--max-age", type=float, default=24 * 3600,
+                   help="seconds after which a leftover whose writer cannot be checked is removed (default 86400)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    p.set_defaults(func=cmd_store_gc)
+
     p = sub.add_parser("train", help="train a new model version", parents=[common])
     p.add_argument("--name", required=True)
     p.add_argument("--data", required=True)
@@ -430,6 +450,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     except VecclfError as exc:
         print(f"vecclf: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # A full disk on a write path that did not say which one: still one line, the I/O exit code.
+        error = storage_error(exc, exc.filename or settings.store)
+        print(f"vecclf: error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print("vecclf: interrupted", file=sys.stderr)
         return 130

@@ -1,5 +1,10 @@
 """Domain errors. Each carries the CLI exit code; only the CLI layer exits."""
 
+from __future__ import annotations
+
+import os
+import shutil
+
 
 class VecclfError(Exception):
     """Base class for every error vecclf reports to a user."""
@@ -45,3 +50,28 @@ class BusyError(VecclfError):
     """Another run holds a lock this one needs (a retrain of the same model)."""
 
     exit_code = 7
+
+
+def storage_error(exc: OSError, path: str | os.PathLike) -> StorageError:
+    """Return the :class:`StorageError` for a failed write to ``path``: one line, the reason and the free space left."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return StorageError(f"cannot write {path}: {reason} ({free_space(path)} free on its file system)")
+
+
+def free_space(path: str | os.PathLike) -> str:
+    """Return the space left on the file system holding ``path`` (or its nearest existing parent), for a person."""
+    where = os.path.abspath(path)
+    while where and not os.path.exists(where):
+        parent = os.path.dirname(where)
+        if parent == where:
+            break
+        where = parent
+    try:
+        free = float(shutil.disk_usage(where).free)
+    except OSError:
+        return "unknown space"
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if free < 1024 or unit == "GiB":
+            return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
+        free /= 1024
+    return f"{free:.1f} TiB"

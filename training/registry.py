@@ -11,9 +11,10 @@ A promote or rollback reads and rewrites the history, so each one holds an
 exclusive ``flock`` on the model's folder from reading ``current`` to
 writing both files: parallel promotions are recorded one after the other,
 each seeing the one before it as ``previous``, and rollback follows what
-really happened. ``current`` is written before the history, so a crash
-between the two leaves a history one event short, never one that names a
-version that was never current.
+really happened. Both files are written to temp files first (a full disk
+fails before anything changed), then ``current`` is renamed into place
+before the history, so a crash between the two renames leaves a history one
+event short, never one that names a version that was never current.
 
 A model's first version becomes current by itself; later ones only through
 ``promote`` (or ``train --promote`` / the retrain gate).
@@ -33,7 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vecclf.training.bundle import COMPLETE, load_bundle, read_manifest, write_bundle
-from vecclf.training.errors import NotFoundError, VecclfError
+from vecclf.training.errors import NotFoundError, VecclfError, storage_error
+from vecclf.training.leftovers import collect_quietly, temp_prefix
 from vecclf.training.vectors.store import NAME_RE, check_name
 
 CURRENT = "current"
@@ -41,20 +43,33 @@ HISTORY = "history.json"
 _VERSION_RE = re.compile(r"^v(\d+)$")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def _atomic_write(*files: tuple[Path, str]) -> None:
+    """Replace each ``(path, text)`` by rename, in order, after every temp file is written and synced.
+
+    Writing all the temp files first means a full disk fails before anything changed.
+    """
+    written: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+        for path, text in files:
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), dir=path.parent)
+                written.append((tmp, path))
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise storage_error(exc, path) from exc
+        while written:
+            tmp, path = written[0]
+            os.replace(tmp, path)
+            written.pop(0)
+    finally:
+        for tmp, _ in written:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
 
 
 @contextmanager
@@ -142,9 +157,18 @@ class ModelRegistry:
         """Write a new version of ``name``; return ``(version, became_current)``.
 
         ``extras(folder, version)`` adds files to the bundle before it is complete (see ``write_bundle``).
+        When the version should become current but cannot (a full disk), it is removed again: a failed
+        ``train --promote`` leaves no version behind that nobody asked for.
+
+        Raises:
+            StorageError: the bundle or the pointer cannot be written (nothing of this version is left).
         """
         d = self.model_dir(name)
-        d.mkdir(parents=True, exist_ok=True)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, d) from exc
+        collect_quietly(self.root)
         for _ in range(100):
             taken = [int(m.group(1)) for p in d.iterdir() if (m := _VERSION_RE.match(p.name))]
             version = f"v{max(taken, default=0) + 1}"
@@ -152,13 +176,17 @@ class ModelRegistry:
                 write_bundle(d, version, model, {**manifest, "model": name}, extras)
                 break
             except OSError as exc:  # another process took this number first
-                if not (d / version).exists():
-                    raise VecclfError(f"cannot write model {name!r} version {version}: {exc}") from exc
+                if isinstance(exc, VecclfError) or not (d / version).exists():
+                    raise
         else:
             raise VecclfError(f"cannot allocate a version number for {name!r}")
         became_current = promote or self.current(name) is None
         if became_current:
-            self.promote(name, version)
+            try:
+                self.promote(name, version)
+            except BaseException:
+                shutil.rmtree(d / version, ignore_errors=True)  # never current: take it back
+                raise
         return version, became_current
 
     def history(self, name: str) -> list[dict]:
@@ -180,9 +208,9 @@ class ModelRegistry:
     def _record(self, name: str, action: str, version: str, previous: str | None, history: dict) -> dict:
         event = {"action": action, "version": version, "previous": previous, "at": _now()}
         d = self.model_dir(name)
-        _atomic_write(d / CURRENT, version + "\n")
-        _atomic_write(d / HISTORY, json.dumps({"promoted": history["promoted"],
-                                               "events": history["events"] + [event]}) + "\n")
+        _atomic_write((d / CURRENT, version + "\n"),
+                      (d / HISTORY, json.dumps({"promoted": history["promoted"], "events": history["events"] + [event]})
+                       + "\n"))
         return {"model": name, "current": version, "previous": previous, "at": event["at"]}
 
     def promote(self, name: str, version: str) -> dict:

@@ -34,6 +34,7 @@ import threading
 from pathlib import Path
 
 from vecclf.training.errors import BundleError
+from vecclf.training.leftovers import temp_prefix
 
 VERIFIED = ".verified.json"
 _CHUNK = 1 << 22
@@ -89,7 +90,7 @@ def remember(path: Path, sha256: str, files: dict[str, list[int]]) -> None:
         _MEMO[str(path)] = (sha256, files)
     fd, tmp = None, None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f"{VERIFIED}.", dir=path)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(VERIFIED), dir=path)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fd = None
             json.dump({"sha256": sha256, "files": files}, fh)

@@ -1,4 +1,11 @@
-"""Write a vector store atomically: a hidden temp folder, renamed when complete."""
+"""Write a vector store atomically: a hidden temp folder, renamed when complete.
+
+The temp folder's name carries this process's host and pid
+(:mod:`vecclf.training.leftovers`), so the next write to the store removes
+it if this process dies first. A failed write (a full disk) is one
+:class:`~vecclf.training.errors.StorageError` naming the path and the free
+space, and the temp folder is removed.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from vecclf.training import progress
-from vecclf.training.errors import StorageError, VecclfError, VectorFormatError
+from vecclf.training.errors import VecclfError, VectorFormatError, storage_error
+from vecclf.training.leftovers import collect_quietly, temp_prefix
 from vecclf.training.vectors import integrity
 from vecclf.training.vectors.store import MANIFEST, NGRAMS_FILE, VECTORS_FILE, VOCAB_FILE, check_name, vectors_root
 
@@ -36,15 +44,18 @@ class RowSink:
             matrix = writer.matrix(size, dim, dtype, filename)  # creates the .npy file with its header
         except (OSError, ValueError) as exc:
             what = f"cannot create a {size} x {dim} {dtype} matrix ({exc})"
+            if isinstance(exc, VecclfError):
+                raise
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EACCES):
-                raise StorageError(f"{writer.tmp / filename}: {what}") from exc
+                raise storage_error(exc, writer.tmp / filename) from exc
             raise VectorFormatError(f"{source}: {what}: the size its header gives is impossible") from exc
         self.offset = int(matrix.offset)
         del matrix
         self.dtype = np.dtype(dtype)
         self.row_bytes = dim * self.dtype.itemsize
         self.rows = 0
-        self.fd = os.open(writer.tmp / filename, os.O_WRONLY)
+        self.path = writer.tmp / filename
+        self.fd = os.open(self.path, os.O_WRONLY)
         self.bar = progress.bar(size, f"writing {filename}, {size:,} x {dim} {dtype}", unit="rows")
 
     def write(self, block: np.ndarray, where) -> None:
@@ -60,8 +71,8 @@ class RowSink:
         while len(data):
             try:
                 done = os.pwrite(self.fd, data, at)
-            except OSError as exc:
-                raise StorageError(f"cannot write the vectors ({exc})") from exc
+            except OSError as exc:  # the output's fault (a full disk), not the input's
+                raise storage_error(exc, self.path) from exc
             data, at = data[done:], at + done
         self.rows += len(out)
         self.bar.update(len(out))
@@ -86,8 +97,12 @@ class StoreWriter:
         self.final = self.root / self.name
         if self.final.exists() and not force:
             raise VecclfError(f"vector store {self.name!r} already exists at {self.final} (use --force to replace it)")
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.name}.", dir=self.root))
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            collect_quietly(store)
+            self.tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(self.name), dir=self.root))
+        except OSError as exc:
+            raise storage_error(exc, self.root) from exc
         self.vectors: np.ndarray | None = None
         self.manifest: dict | None = None  # the published manifest, set by commit
         self._committed = False
@@ -98,10 +113,22 @@ class StoreWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None or not self._committed:
             self.abort()
+        if isinstance(exc, OSError) and not isinstance(exc, VecclfError):
+            named = Path(exc.filename) if isinstance(exc.filename, str) else None
+            # A failed copy names its source; the file that could not be written is ours.
+            path = named if named is not None and named.is_relative_to(self.tmp) else self.tmp
+            raise storage_error(exc, path) from exc
 
     def matrix(self, size: int, dim: int, dtype: str, filename: str = VECTORS_FILE) -> np.ndarray:
         """Create a (size, dim) matrix file on disk and return it memory-mapped for writing."""
-        matrix = np.lib.format.open_memmap(self.tmp / filename, mode="w+", dtype=np.dtype(dtype), shape=(size, dim))
+        path = self.tmp / filename
+        matrix = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype), shape=(size, dim))
+        # Reserve the blocks now: writing a page of a sparse memory map on a full disk is a SIGBUS, not an error.
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, matrix.offset + matrix.nbytes)
+        finally:
+            os.close(fd)
         if filename == VECTORS_FILE:
             self.vectors = matrix
         return matrix
@@ -170,7 +197,7 @@ class StoreWriter:
             os.fsync(fh.fileno())
         old = None
         if self.final.exists():
-            old = self.root / f".{self.name}.old.{os.getpid()}"
+            old = self.root / (temp_prefix(self.name) + "old")
             os.rename(self.final, old)
         os.rename(self.tmp, self.final)
         if old is not None:
