@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from vecclf.training import feedback_cli, progress
+from vecclf.training import feedback_cli, progress, store_cli
 from vecclf.training.cli_flags import corpus_flags, data_flags, emit as _emit, serve_flags
 from vecclf.training.cli_models import add_models_commands
 from vecclf.training.errors import StorageError, VecclfError, storage_error
@@ -102,25 +102,9 @@ def cmd_vectors_finetune(args, settings: Settings) -> int:
 
 
 def cmd_vectors_verify(args, settings: Settings) -> int:
-    import time
+    from vecclf.training.vectors.integrity import check_store
 
-    from vecclf.training.vectors.store import VectorStore, store_path
-
-    started = time.perf_counter()
-    vs = VectorStore(store_path(settings.store, args.name))
-    result = vs.verify(force=True)
-    size = sum((vs.path / name).stat().st_size for name in result["files"])
-    _emit({"name": vs.name, "path": str(vs.path), "ok": True, "sha256": result["sha256"], "files": result["files"],
-           "bytes": size, "seconds": round(time.perf_counter() - started, 3)})
-    return 0
-
-
-def cmd_store_gc(args, settings: Settings) -> int:
-    from vecclf.training.leftovers import collect
-
-    result = collect(settings.store, args.max_age, dry_run=args.dry_run)
-    _emit({"store": settings.store, "dry_run": args.dry_run, **result,
-           "bytes": sum(item["bytes"] for item in result["removed"])})
+    _emit(check_store(settings.store, args.name))
     return 0
 
 
@@ -345,13 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_vectors_verify)
 
-    st = sub.add_parser("store", help="look after the model store", parents=[common])
-    ssub = st.add_subparsers(dest="store_command", required=True, metavar="ACTION")
-    p = ssub.add_parser("gc", help="remove what killed imports and trains left behind", parents=[common])
-    p.add_argument("--max-age", type=float, default=24 * 3600,
-                   help="seconds after which a leftover whose writer cannot be checked is removed (default 86400)")
-    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
-    p.set_defaults(func=cmd_store_gc)
+    store_cli.add_parser(sub, common)
 
     p = sub.add_parser("train", help="train a new model version", parents=[common])
     p.add_argument("--name", required=True)
@@ -451,12 +429,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         print(f"vecclf: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):  # a full disk no write path named: still one line, exit 6
             raise
-        # A full disk on a write path that did not say which one: still one line, the I/O exit code.
-        error = storage_error(exc, exc.filename or settings.store)
-        print(f"vecclf: error: {error}", file=sys.stderr)
-        return error.exit_code
+        print(f"vecclf: error: {storage_error(exc, exc.filename or settings.store)}", file=sys.stderr)
+        return StorageError.exit_code
     except KeyboardInterrupt:
         print("vecclf: interrupted", file=sys.stderr)
         return 130

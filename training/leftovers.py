@@ -101,7 +101,7 @@ def _size(path: Path) -> int:
 
 
 def collect(store: str | os.PathLike, max_age: float = MAX_AGE, *, dry_run: bool = False) -> dict:
-    """Remove the leftovers of dead writers in ``store``; return ``{"removed": [...], "kept": [...]}``.
+    """Remove the leftovers of dead writers in ``store``; return ``{"removed": [...], "kept": [...], "bytes"}``.
 
     Each entry is ``{"path" (relative to the store), "bytes", "reason"}``; ``kept`` lists the
     temporaries of writers still running. Nothing outside the store's own folders is touched.
@@ -132,7 +132,7 @@ def collect(store: str | os.PathLike, max_age: float = MAX_AGE, *, dry_run: bool
                 continue  # its writer finished (renamed it) or another collector got there first
             except OSError as exc:
                 log.warning("cannot remove the leftover %s: %s", entry, exc)
-    return {"removed": removed, "kept": kept}
+    return {"removed": removed, "kept": kept, "bytes": sum(item["bytes"] for item in removed)}
 
 
 def collect_quietly(store: str | os.PathLike) -> None:

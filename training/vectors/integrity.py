@@ -31,6 +31,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from vecclf.training.errors import BundleError
@@ -145,3 +146,20 @@ def verify(path: str | os.PathLike, manifest: dict, *, force: bool = False) -> d
             "(vecclf vectors import --force)")
     remember(path, got, now)
     return {"sha256": got, "hashed": True, "files": files}
+
+
+def check_store(store: str | os.PathLike, name: str) -> dict:
+    """Hash the files of vector store ``name`` now and return what ``vecclf vectors verify`` prints.
+
+    Raises:
+        NotFoundError: no such store.
+        BundleError: a file is missing or changed since import.
+    """
+    from vecclf.training.vectors.store import VectorStore, store_path
+
+    started = time.perf_counter()
+    vs = VectorStore(store_path(store, name))
+    result = verify(vs.path, vs.manifest, force=True)
+    size = sum((vs.path / f).stat().st_size for f in result["files"])
+    return {"name": vs.name, "path": str(vs.path), "ok": True, "sha256": result["sha256"], "files": result["files"],
+            "bytes": size, "seconds": round(time.perf_counter() - started, 3)}
