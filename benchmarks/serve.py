@@ -314,10 +314,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
 
+    load_at_start = os.getloadavg()[0]
     store = Path(args.store)
     log_path = store / "server.log"
     print(f"preparing {store} (GloVe 6B 50d, sentiment on SST-2, --features auto)...", file=sys.stderr)
     current, candidate = prepare_store(store)
+    from vecclf.service.config import Config
     from vecclf.training.registry import ModelRegistry
 
     reg = ModelRegistry(store)
@@ -368,7 +370,7 @@ def main(argv=None) -> int:
     rows = [
         ("`/healthz` requests/s", f"{hz['rps']:,.0f}", ""),
         ("single-text predict requests/s", f"{one['rps']:,.0f}", ""),
-        ("predict / healthz throughput", f"{ratio:.0%} (rounds: {', '.join(f'{r:.0%}' for r in ratios)})", "≥ 70%"),
+        ("predict / healthz throughput", f"{ratio:.0%} (rounds: {', '.join(f'{r:.0%}' for r in ratios)})", "≥ 80%"),
         ("single-text predict p50 / p99 latency", f"{one['p50_ms']:.1f} / {one['p99_ms']:.1f} ms",
          f"p99 ≤ 5 × p50 (is {one['p99_ms'] / one['p50_ms']:.1f}×)"),
         (f"single-text predict requests/s, review queue sampling at {args.review_sample:g} / off",
@@ -392,8 +394,9 @@ def main(argv=None) -> int:
     table = "\n".join([
         "## HTTP service",
         "",
-        f"`python benchmarks/serve.py` on {dt.date.today().isoformat()}: gunicorn `--workers {args.workers}` (sync, "
-        f"preload), {args.clients} load-generator processes on the same {os.cpu_count()}-core machine over loopback, "
+        f"`python benchmarks/serve.py` on {dt.date.today().isoformat()}: gunicorn `--workers {args.workers}` "
+        f"(vecclf's threaded worker, {Config().threads} threads each, preload; `service/worker.py`), "
+        f"{args.clients} load-generator processes on the same {os.cpu_count()}-core machine over loopback, "
         f"GloVe 6B 50d + the model `vecclf train` makes by default on SST-2 (`auto` chose `{config['features']}`, "
         f"C={config['C']:g}, logistic regression; served on the {path} path), Python {platform.python_version()}; "
         f"{args.seconds:g} s per throughput phase, /healthz and single-text predict alternating for {len(rounds)} "
@@ -401,7 +404,7 @@ def main(argv=None) -> int:
         f"on, a second server (`VECCLF_REVIEW_SAMPLE={args.review_sample:g}`, `VECCLF_REVIEW_BELOW=1`, SQLite) "
         f"takes single-text predict in turn with the first for {args.rounds} rounds (off-on, on-off, ...; server CPU "
         f"per request from /proc, master and workers); 1-minute load "
-        f"average at the end {load_avg:.1f}.",
+        f"average {load_at_start:.1f} at the start, {load_avg:.1f} at the end.",
         "",
         "| measure | result | target |",
         "|---|---|---|",

@@ -11,6 +11,9 @@ variable                       default       meaning
 ``VECCLF_HOST``                ``127.0.0.1`` bind address
 ``VECCLF_PORT``                ``8000``      port
 ``VECCLF_WORKERS``             ``2``         gunicorn worker processes
+``VECCLF_THREADS``             ``16``        request threads per worker
+``VECCLF_CLIENT_TIMEOUT``      ``10``        seconds a client has to send a whole request, and to take the answer
+``VECCLF_KEEPALIVE``           ``2``         seconds an idle connection is kept (before its first request, between requests)
 ``VECCLF_TIMEOUT``             ``30``        seconds before a silent worker is restarted
 ``VECCLF_GRACEFUL_TIMEOUT``    ``30``        seconds a stopping worker may finish requests
 ``VECCLF_MAX_TEXTS``           ``1000``      texts per request
@@ -55,6 +58,9 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    threads: int = 16
+    client_timeout: float = 10.0
+    keepalive: int = 2
     timeout: int = 30
     graceful_timeout: int = 30
     max_texts: int = 1000
@@ -73,12 +79,16 @@ class Config:
     review_below: float = 1.0
 
     def __post_init__(self):
-        for name in ("port", "workers", "timeout", "graceful_timeout", "max_texts", "max_text_chars", "max_body_bytes"):
+        for name in ("port", "workers", "threads", "keepalive", "timeout", "graceful_timeout", "max_texts",
+                     "max_text_chars", "max_body_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "port" else 1):
                 raise ConfigError(f"{PREFIX}{name.upper()} must be a positive integer, got {value!r}")
         if self.port > 65535:
             raise ConfigError(f"{PREFIX}PORT must be at most 65535, got {self.port}")
+        if not isinstance(self.client_timeout, (int, float)) or not 0 < self.client_timeout <= 3600:
+            raise ConfigError(f"{PREFIX}CLIENT_TIMEOUT must be a number of seconds above 0 (at most 3600), "
+                              f"got {self.client_timeout!r}")
         if not isinstance(self.poll_interval, (int, float)) or self.poll_interval < 0:
             raise ConfigError(f"{PREFIX}POLL_INTERVAL must be a number of seconds >= 0, got {self.poll_interval!r}")
         if self.log_level.upper() not in LOG_LEVELS:
@@ -125,7 +135,7 @@ def _parse(key: str, name: str, raw: str):
         if raw.lower() in _FALSE:
             return False
         raise ConfigError(f"{key} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
-    if name == "poll_interval":
+    if name in ("poll_interval", "client_timeout"):
         try:
             return float(raw)
         except ValueError:
@@ -135,7 +145,8 @@ def _parse(key: str, name: str, raw: str):
             return float(raw)
         except ValueError:
             raise ConfigError(f"{key} must be a number from 0 to 1, got {raw!r}") from None
-    if name in ("port", "workers", "timeout", "graceful_timeout", "max_texts", "max_text_chars", "max_body_bytes"):
+    if name in ("port", "workers", "threads", "keepalive", "timeout", "graceful_timeout", "max_texts", "max_text_chars",
+                "max_body_bytes"):
         try:
             return int(raw)
         except ValueError:

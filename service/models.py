@@ -83,6 +83,7 @@ class ModelSet:
         self._served: dict[str, Served] = {}
         self._refused: dict[str, dict] = {}
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._started_pid: int | None = None
         self._published: dict[str, str] = {}
         self._stop = threading.Event()
@@ -203,9 +204,14 @@ class ModelSet:
 
     # ------------------------------------------------------------ watching
     def start(self) -> None:
-        """Begin serving in this process: publish gauges and start the watcher (once per process)."""
+        """Begin serving in this process: publish gauges and start the watcher (once per process, whatever the threads)."""
         if self._started_pid == os.getpid():
             return
+        with self._start_lock:
+            if self._started_pid != os.getpid():
+                self._start()
+
+    def _start(self) -> None:
         self._started_pid = os.getpid()
         self._stop = threading.Event()
         self._seen_request = self._request_stamp()

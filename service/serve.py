@@ -21,6 +21,12 @@ passed through environment variables. Why each setting:
 - A worker that stops writes the review-queue samples it still holds (``worker_exit``).
 - ``config.runtime_dir`` lets the worker that takes an admin reload tell its
   siblings; a temporary one is made (and removed on exit) when unset.
+- The worker class is :class:`vecclf.service.worker.SlowClientSafeWorker`,
+  gunicorn's threaded worker made safe to face clients directly (gunicorn's
+  sync workers need a buffering proxy in front; see that module): idle
+  connections wait in a poller (``keepalive`` seconds at most), a request
+  must arrive, and its answer be taken, within ``client_timeout`` seconds
+  each, and ``threads`` requests run at once per worker.
 
 Running gunicorn yourself (``gunicorn vecclf.service.wsgi:app``) works too;
 the app then reads ``VECCLF_*`` in ``wsgi.py``, and the settings above are yours to give.
@@ -37,6 +43,7 @@ import socket
 import tempfile
 
 from vecclf.service.config import Config
+from vecclf.service.worker import worker_class
 from vecclf.training.errors import ConfigError
 
 
@@ -97,13 +104,13 @@ def gunicorn_settings(config: Config, made: str | None = None) -> dict:
     def post_worker_init(worker):
         """Start this worker's model watcher and publish what it serves."""
         _one_blas_thread()
-        models = worker.wsgi.extensions.get("vecclf.models") if hasattr(worker.wsgi, "extensions") else None
+        models = _extension(worker, "vecclf.models")
         if models is not None:
             models.start()
 
     def worker_exit(server, worker):
         """Write the review-queue samples this worker still holds before it goes."""
-        review = worker.wsgi.extensions.get("vecclf.review") if hasattr(worker.wsgi, "extensions") else None
+        review = _extension(worker, "vecclf.review")
         if review is not None:
             review.stop()
 
@@ -121,10 +128,11 @@ def gunicorn_settings(config: Config, made: str | None = None) -> dict:
     settings = {
         "bind": [bind_address(config)],
         "workers": config.workers,
-        "worker_class": "sync",
+        "worker_class": worker_class(config.client_timeout, config.max_body_bytes, config.access_log),
+        "threads": config.threads,
         "timeout": config.timeout,
         "graceful_timeout": config.graceful_timeout,
-        "keepalive": 2,
+        "keepalive": config.keepalive,
         "preload_app": True,
         "accesslog": None,  # the app writes JSON access lines with request ids
         "errorlog": "-",
@@ -140,6 +148,12 @@ def gunicorn_settings(config: Config, made: str | None = None) -> dict:
     if os.path.isdir("/dev/shm"):
         settings["worker_tmp_dir"] = "/dev/shm"  # heartbeat files off a possibly slow or read-only disk
     return settings
+
+
+def _extension(worker, name: str):
+    """Return the Flask app's extension ``name`` behind a gunicorn worker (and its body reader), or None."""
+    app = getattr(worker.wsgi, "wrapped", worker.wsgi)
+    return app.extensions.get(name) if hasattr(app, "extensions") else None
 
 
 def _one_blas_thread() -> None:

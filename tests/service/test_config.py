@@ -54,8 +54,24 @@ def test_config_is_frozen():
     ({"VECCLF_REVIEW_SAMPLE": "lots"}, "VECCLF_REVIEW_SAMPLE must be a number from 0 to 1"),
     ({"VECCLF_REVIEW_SAMPLE": "1.5"}, "VECCLF_REVIEW_SAMPLE must be a number from 0 to 1"),
     ({"VECCLF_REVIEW_BELOW": "-0.1"}, "VECCLF_REVIEW_BELOW must be a number from 0 to 1"),
+    ({"VECCLF_THREADS": "0"}, "VECCLF_THREADS must be a positive integer"),
+    ({"VECCLF_KEEPALIVE": "soon"}, "VECCLF_KEEPALIVE must be an integer"),
+    ({"VECCLF_CLIENT_TIMEOUT": "0"}, "VECCLF_CLIENT_TIMEOUT must be a number of seconds above 0"),
+    ({"VECCLF_CLIENT_TIMEOUT": "forever"}, "VECCLF_CLIENT_TIMEOUT must be a number"),
 ])
 def test_bad_values_name_the_variable(env, words):
     """A malformed value raises ConfigError naming the variable."""
     with pytest.raises(ConfigError, match=words):
         Config.from_env(env)
+
+
+def test_slow_client_settings_are_parsed_and_reach_gunicorn():
+    """VECCLF_THREADS, VECCLF_CLIENT_TIMEOUT and VECCLF_KEEPALIVE land in the config and in gunicorn's settings."""
+    from vecclf.service.serve import gunicorn_settings
+    from vecclf.service.worker import SlowClientSafeWorker
+
+    c = Config.from_env({"VECCLF_THREADS": "4", "VECCLF_CLIENT_TIMEOUT": "2.5", "VECCLF_KEEPALIVE": "3"})
+    assert (c.threads, c.client_timeout, c.keepalive) == (4, 2.5, 3)
+    settings = gunicorn_settings(c)
+    assert (settings["threads"], settings["keepalive"]) == (4, 3)
+    assert issubclass(settings["worker_class"], SlowClientSafeWorker) and settings["worker_class"].client_timeout == 2.5

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.service.test_serve import call, free_port, vecclf_command
+from tests.service.conftest import call, free_port, vecclf_command
 from vecclf.training.cli import main
 
 pytestmark = pytest.mark.slow

@@ -1,87 +1,16 @@
 """A real gunicorn process started by `vecclf serve` (the Dockerfile's command): query, promote under load."""
 
-import http.client
-import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import TOKEN
+from tests.service.conftest import TOKEN, call
 from vecclf.training.registry import ModelRegistry
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    """Return a free loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def vecclf_command() -> list[str]:
-    """Return the installed `vecclf` console script (what the image runs), else the module."""
-    script = Path(sys.executable).with_name("vecclf")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "vecclf.training.cli"]
-
-
-def call(port, method, path, body=None, headers=None, timeout=10):
-    """Make one HTTP request; return (status, parsed JSON or text)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        payload = json.dumps(body).encode() if body is not None else None
-        hdrs = {"Content-Type": "application/json", **(headers or {})} if payload is not None else (headers or {})
-        conn.request(method, path, body=payload, headers=hdrs)
-        resp = conn.getresponse()
-        data = resp.read()
-        ctype = resp.getheader("Content-Type", "")
-        return resp.status, json.loads(data) if ctype.startswith("application/json") else data.decode()
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def server(store, tmp_path):
-    """Start `vecclf serve` with 2 workers on a free port; yield (port, process); stop it."""
-    port = free_port()
-    env = {**os.environ, "VECCLF_POLL_INTERVAL": "0.3", "VECCLF_ADMIN_TOKEN": TOKEN, "VECCLF_ACCESS_LOG": "0",
-           "VECCLF_LOG_LEVEL": "WARNING"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.pop("VECCLF_RUNTIME_DIR", None)
-    log = open(tmp_path / "server.log", "wb")
-    proc = subprocess.Popen(vecclf_command() + ["serve", "--store", str(store), "--host", "127.0.0.1", "--port", str(port),
-                                                "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180  # a loaded 2-core machine needed more than 60 s to load and fork
-    while time.monotonic() < deadline:
-        try:
-            if call(port, "GET", "/readyz", timeout=2)[0] == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-    if proc.poll() is not None:
-        log.close()
-        pytest.fail("server did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
-    yield port, proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    log.close()
 
 
 def test_gunicorn_serves_the_contract(server):
