@@ -26,7 +26,9 @@ TEXTS_BODY = {"required": True, "content": _json("TextsRequest", {"texts": ["a g
 BAD_INPUT = {
     "400": _error("malformed body: not UTF-8, not JSON, wrong types, missing or empty texts"),
     "404": _error("unknown model"),
-    "413": _error("body, text count or text length over the configured limit"),
+    "413": _error("over a configured limit: more than `maxItems` texts (`too_many_texts`), a text longer than "
+                  "`maxLength` (`text_too_long`) or a body over the byte limit (`body_too_large`); these limits "
+                  "are answered with 413, not 400"),
     "415": _error("body is not application/json"),
 }
 
@@ -155,7 +157,10 @@ def spec(config) -> dict:
                     "refused": {"type": "object", "properties": {
                         "version": {"type": "string", "nullable": True}, "error": {"type": "string"},
                         "at": {"type": "string", "format": "date-time"}}}}},
-                "TextsRequest": {"type": "object", "required": ["texts"], "additionalProperties": False, "properties": {
+                "TextsRequest": {"type": "object", "required": ["texts"], "additionalProperties": False,
+                                 "description": "Texts over `maxItems` or `maxLength` are refused with 413 "
+                                                "(see the operation's responses), every other violation with 400.",
+                                 "properties": {
                     "texts": {"type": "array", "minItems": 1, "maxItems": config.max_texts,
                               "items": {"type": "string", "maxLength": config.max_text_chars}}}},
                 "Prediction": {"type": "object", "required": ["label", "confidence", "scores"], "properties": {
