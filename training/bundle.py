@@ -148,10 +148,12 @@ def write_bundle(model_dir: Path, version: str, model, manifest: dict, extras=No
         _fsync_dir(model_dir)
         return final
     except OSError as exc:
+        error = None if isinstance(exc, VecclfError) or (model_dir / version).exists() else \
+            storage_error(exc, Path(exc.filename) if exc.filename else tmp)  # free space before the cleanup
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, VecclfError) or (model_dir / version).exists():
+        if error is None:
             raise
-        raise storage_error(exc, Path(exc.filename) if exc.filename else tmp) from exc
+        raise error from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -111,13 +111,16 @@ class StoreWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None or not self._committed:
-            self.abort()
+        error = None
         if isinstance(exc, OSError) and not isinstance(exc, VecclfError):
             named = Path(exc.filename) if isinstance(exc.filename, str) else None
             # A failed copy names its source; the file that could not be written is ours.
             path = named if named is not None and named.is_relative_to(self.tmp) else self.tmp
-            raise storage_error(exc, path) from exc
+            error = storage_error(exc, path)  # the free space as the write found it, before the cleanup
+        if exc_type is not None or not self._committed:
+            self.abort()
+        if error is not None:
+            raise error from exc
 
     def matrix(self, size: int, dim: int, dtype: str, filename: str = VECTORS_FILE) -> np.ndarray:
         """Create a (size, dim) matrix file on disk and return it memory-mapped for writing."""
