@@ -23,6 +23,8 @@ def served_or_404(name: str) -> Served:
     served = _models().get(name)
     if served is None:
         shown = name if len(name) <= 100 else name[:100] + "..."
+        if _models().unavailable(name):
+            raise ApiError(503, "model_unavailable", f"model {shown!r} cannot serve now; GET /readyz says why")
         # Not the list of models: a caller who may use them asks GET /v1/models, a prober learns nothing here.
         raise ApiError(404, "model_not_found", f"unknown model {shown!r}; GET /v1/models lists the served models")
     g.model_name, g.model_version = served.name, served.version

@@ -17,6 +17,13 @@ logged, the old one keeps serving, ``/readyz`` lists the refusal and
 ``vecclf_model_up_to_date`` drops to 0. A refused version is not retried
 until its pointer changes again or an admin reload asks.
 
+A served version whose vector files are rewritten in place (the pages it
+maps change under it) is withdrawn at the next check: it is no longer
+served (requests get 503 ``model_unavailable``) and ``/readyz`` says why.
+A store replaced by rename does not count: the old files stay mapped. A
+version refused for its vectors is tried again by the watcher as soon as
+the store passes its check (restored, or imported again).
+
 Readiness is by model: with ``VECCLF_MODELS`` set, every named model must
 serve; unset, the service is ready when at least one model of the store
 serves, and a model that cannot (no ``current`` pointer after a killed
@@ -37,12 +44,16 @@ from pathlib import Path
 
 from vecclf.service import metrics
 from vecclf.service.config import Config
+from vecclf.training.errors import BundleError
 from vecclf.training.inference import Predictor
 from vecclf.training.registry import ModelRegistry
+from vecclf.training.vectors import integrity
+from vecclf.training.vectors.store import open_store
 
 log = logging.getLogger("vecclf.service")
 
 RELOAD_REQUEST = "reload-request"
+_VECTORS_CHANGED = "do not match the sha256 recorded at import"  # integrity's words for changed vector files
 # An absolute path still left in a public message (a vector store given by path, say): only its last part is shown.
 _ABSOLUTE_PATH = re.compile(r"(^|[\s'\"(=])/(?:[^\s'\"/]+/)*([^\s'\"/:,)]+)")
 REQUEST_TICK = 0.5
@@ -57,6 +68,8 @@ class Served:
     manifest: dict
     predictor: Predictor
     loaded_at: str
+    # The vector store this version maps: (folder, manifest, {file: identity when loaded}); see _changed_in_place.
+    vectors: tuple | None = None
 
     def describe(self) -> dict:
         """Return the public metadata of this version."""
@@ -68,6 +81,41 @@ class Served:
                 "evaluation": m.get("evaluation"), "n_test": m.get("n_test"),
                 "vectors": {k: vec.get(k) for k in ("name", "sha256", "dim", "lowercase") if k in vec},
                 "embedding_dim": self.predictor.dim, "created_at": m.get("created_at"), "loaded_at": self.loaded_at}
+
+
+def _mapped(store, manifest: dict) -> tuple | None:
+    """Return (folder, manifest, {file: identity}) of the vector store a just-loaded version maps, or None."""
+    try:
+        vstore = open_store(store, (manifest.get("vectors") or {}).get("name", ""), verify=False)
+        files = integrity.store_files(vstore.path, vstore.manifest)
+        return vstore.path, vstore.manifest, {f: integrity.identity(vstore.path / f) for f in files}
+    except Exception:  # noqa: BLE001  (a model without a vector store of its own, say fastText's classifier)
+        return None
+
+
+def _changed_in_place(vectors: tuple | None) -> str | None:
+    """Return why the vector files a served version maps no longer hold what was verified, or None.
+
+    Only a change to the very files mapped matters: a store replaced by rename (a new inode) leaves the old
+    files, and so the mapping, intact. A file whose identity moved (a write, or just a chmod) is hashed again.
+    """
+    if vectors is None:
+        return None
+    folder, manifest, seen = vectors
+    for name, before in seen.items():
+        try:
+            now = integrity.identity(folder / name)
+        except OSError:
+            return None  # removed: the mapping keeps the old file
+        if now[:2] != before[:2]:
+            return None  # replaced by rename: the mapping keeps the old file
+        if now != before:
+            try:
+                integrity.verify(folder, manifest)
+            except BundleError as exc:
+                return f"vectors changed while served: {exc}"
+            seen.update({f: integrity.identity(folder / f) for f in seen})
+    return None
 
 
 def _now() -> str:
@@ -84,6 +132,7 @@ class ModelSet:
         self._refused: dict[str, dict] = {}
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._vector_trouble: set[str] = set()  # models refused because their vectors failed their check
         self._started_pid: int | None = None
         self._published: dict[str, str] = {}
         self._stop = threading.Event()
@@ -94,6 +143,10 @@ class ModelSet:
     def get(self, name: str) -> Served | None:
         """Return the served version of ``name``, or None."""
         return self._served.get(name)
+
+    def unavailable(self, name: str) -> bool:
+        """Return True when ``name`` is a model of this service that cannot serve now (see /readyz for why)."""
+        return name not in self._served and name in self._refused
 
     def served(self) -> dict[str, Served]:
         """Return a snapshot of every served model."""
@@ -112,7 +165,8 @@ class ModelSet:
     def status(self) -> dict:
         """Return readiness by model (see the module docs): which models serve, which cannot and why."""
         wanted = self.wanted()
-        served, refused = dict(self._served), dict(self._refused)
+        served = dict(self._served)
+        refused = {n: r for n, r in self._refused.items() if n in served or n in wanted}  # not a model removed since
         models = {}
         for name in sorted(set(wanted) | set(served)):
             entry = {"version": served[name].version if name in served else None, "loaded": name in served}
@@ -131,13 +185,24 @@ class ModelSet:
         """Load every wanted model whose current version is not the one served; return what happened."""
         report = {"loaded": {}, "unchanged": {}, "refused": {}}
         with self._lock:
-            for name in self.wanted():
+            wanted = self.wanted()
+            for name in wanted:
                 self._refresh_one(name, force, report)
+            for name in set(self._refused) - set(wanted) - set(self._served):
+                del self._refused[name]  # its folder is gone: nothing left to report
         self._publish()
         return report
 
     def _refresh_one(self, name: str, force: bool, report: dict) -> None:
         served = self._served.get(name)
+        problem = _changed_in_place(served.vectors) if served is not None else None
+        if problem:  # what the served version maps was rewritten under it: stop serving it rather than answer wrongly
+            swapped = dict(self._served)
+            del swapped[name]
+            self._served = swapped
+            self._vector_trouble.add(name)
+            self._refuse(name, served.version, problem, report)
+            return
         try:
             version = self.registry.current(name)
         except Exception as exc:  # an invalid configured name, an unreadable pointer
@@ -152,17 +217,21 @@ class ModelSet:
             return
         refused = self._refused.get(name)
         if refused is not None and refused.get("version") == version and not force:
-            report["refused"][name] = refused
-            return
+            if name not in self._vector_trouble or not self._vectors_fixed(name, version):
+                report["refused"][name] = refused
+                return
         started = time.perf_counter()
         try:
             model, manifest = self.registry.load(name, version)
             predictor = Predictor(model)
             predictor.explain(["warm up the model before it serves"])  # builds lazy caches now, not per request
         except Exception as exc:  # corrupt, incomplete, incompatible: keep the old version
+            if _VECTORS_CHANGED in str(exc):
+                self._vector_trouble.add(name)
             self._refuse(name, version, f"{type(exc).__name__}: {exc}", report)
             return
-        entry = Served(name, version, manifest, predictor, _now())
+        self._vector_trouble.discard(name)
+        entry = Served(name, version, manifest, predictor, _now(), _mapped(self.config.store, manifest))
         swapped = dict(self._served)
         swapped[name] = entry
         self._served = swapped  # one reference assignment: readers see the old or the new dict
@@ -173,6 +242,19 @@ class ModelSet:
                  "compiled" if predictor.compiled else "pipeline")
         if served is not None and self._started_pid == os.getpid():
             metrics.count_reload(name)
+
+    def _vectors_fixed(self, name: str, version: str) -> bool:
+        """Return True when the vector store of a version refused for its vectors now passes its check.
+
+        Cheap while nothing changed (the failed files are remembered by identity), so polling may ask:
+        a store restored or imported again brings the model back without an admin reload.
+        """
+        try:
+            vectors = (self.registry.manifest(name, version).get("vectors") or {}).get("name", "")
+            open_store(self.config.store, vectors)
+        except Exception:  # noqa: BLE001  (still broken, or gone)
+            return False
+        return True
 
     def _refuse(self, name: str, version: str | None, error: str, report: dict, count: bool = True) -> None:
         serving = self._served.get(name)
@@ -189,9 +271,11 @@ class ModelSet:
 
     def _public(self, error: str) -> str:
         """Return ``error`` with the store's location taken out (``/readyz`` is public; the log keeps the paths)."""
-        for root in sorted({str(Path(self.config.store).resolve()), os.path.abspath(self.config.store)}, key=len,
-                           reverse=True):
-            error = error.replace(root + os.sep, "").replace(root, "<store>")
+        store = str(self.config.store).rstrip(os.sep)
+        for root in sorted({str(Path(store).resolve()), os.path.abspath(store), store}, key=len, reverse=True):
+            error = error.replace(root + os.sep, "")
+            if os.path.isabs(root):
+                error = error.replace(root, "<store>")
         return _ABSOLUTE_PATH.sub(lambda m: m.group(1) + "<path>/" + m.group(2), error)
 
     def _publish(self) -> None:

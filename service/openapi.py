@@ -30,6 +30,7 @@ BAD_INPUT = {
                   "`maxLength` (`text_too_long`) or a body over the byte limit (`body_too_large`); these limits "
                   "are answered with 413, not 400"),
     "415": _error("body is not application/json"),
+    "503": _error("the model exists but cannot serve now (`model_unavailable`; /readyz says why)"),
 }
 
 FEEDBACK_GUARDS = {
@@ -70,7 +71,8 @@ def spec(config) -> dict:
                                           "tags": ["models"], "parameters": [NAME],
                                           "responses": {"200": {"description": "the serving version's metadata",
                                                                 "content": _json("Model")},
-                                                        "404": _error("unknown model")}}},
+                                                        "404": _error("unknown model"),
+                                                        "503": BAD_INPUT["503"]}}},
             "/v1/models/{name}/predict": {"post": {
                 "summary": "Classify texts", "operationId": "predict", "tags": ["models"], "parameters": [NAME],
                 "requestBody": TEXTS_BODY,

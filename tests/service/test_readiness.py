@@ -70,3 +70,24 @@ def test_unknown_model_404_lists_no_model_names(client, path):
     message = r.json["error"]["message"]
     assert "'nope'" in message and "/v1/models" in message
     assert "sentiment" not in message and "mood" not in message
+
+
+def test_a_removed_model_is_no_longer_reported(config, store):
+    """Once a model that could not serve is deleted from the store, /readyz is plainly ready again."""
+    _half_written(store)
+    app = create_app(config)
+    client = app.test_client()
+    assert client.get("/readyz").json["status"] == "degraded"
+    shutil.rmtree(store / "half")
+    app.extensions["vecclf.models"].refresh()
+    r = client.get("/readyz")
+    assert r.status_code == 200 and r.json["status"] == "ready" and "half" not in r.json["models"]
+
+
+def test_refusals_name_versions_relative_to_the_store(config, store, monkeypatch):
+    """A store given as a relative path is not shown either: a refusal reads 'sentiment/v2: ...'."""
+    monkeypatch.chdir(store.parent)
+    (store / "sentiment" / "v2" / "model.skops").unlink()
+    ModelRegistry(store).promote("sentiment", "v2")
+    body = create_app(config.replace(store="models")).test_client().get("/readyz").json
+    assert body["models"]["sentiment"]["refused"]["error"] == "BundleError: sentiment/v2: model.skops is missing"

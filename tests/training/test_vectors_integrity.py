@@ -63,20 +63,45 @@ def test_changed_store_files_are_refused_by_every_user(trained, tamper, cli):
     assert code == 4 and "sha256" in err
 
 
-def test_negated_vectors_are_refused_by_the_service(trained):
-    """A served model whose store was negated in place is refused on reload; the model does not flip."""
+@pytest.mark.parametrize("promote", [False, True], ids=["same version", "new version promoted"])
+def test_negated_vectors_are_refused_by_the_service(trained, promote):
+    """Vectors negated in place under a running service: withdrawn at the next check, never flipped; back once fixed."""
     from vecclf.service import create_app
     from vecclf.service.config import Config
 
     store, _ = trained
+    registry = ModelRegistry(store)
     app = create_app(Config(store=str(store), poll_interval=0))
     client = app.test_client()
-    assert client.get("/readyz").status_code == 200
-    ModelRegistry(store).promote("demo", ModelRegistry(store).save("demo", *ModelRegistry(store).load("demo"))[0])
+    assert client.post("/v1/models/demo/predict", json={"texts": ["good"]}).json["predictions"][0]["label"] == "pos"
+    if promote:
+        registry.promote("demo", registry.save("demo", *registry.load("demo"))[0])
     _negate_in_place(store / "vectors" / "tiny")
     report = app.extensions["vecclf.models"].refresh()
-    assert "sha256" in report["refused"]["demo"]["error"]
-    assert client.post("/v1/models/demo/predict", json={"texts": ["good"]}).json["version"] == "v1"
+    assert "do not match the sha256 recorded at import" in report["refused"]["demo"]["error"]
+    r = client.post("/v1/models/demo/predict", json={"texts": ["good"]})
+    assert r.status_code == 503 and r.json["error"]["code"] == "model_unavailable"
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "sha256" in ready.json["models"]["demo"]["refused"]["error"]
+    _negate_in_place(store / "vectors" / "tiny")  # put the values back: the next check serves the model again
+    app.extensions["vecclf.models"].refresh()
+    assert client.post("/v1/models/demo/predict", json={"texts": ["good"]}).json["predictions"][0]["label"] == "pos"
+    assert client.get("/readyz").json["status"] == "ready"
+
+
+def test_a_store_replaced_by_rename_keeps_the_served_version(trained, tmp_path):
+    """A re-import (--force) leaves the served version's mapped files intact: it keeps serving."""
+    from tests.conftest import make_vectors, write_glove
+    from vecclf.service import create_app
+    from vecclf.service.config import Config
+    from vecclf.training.vectors.importers import import_vectors
+
+    store, _ = trained
+    app = create_app(Config(store=str(store), poll_interval=0))
+    words, vecs = make_vectors(seed=3)
+    import_vectors(write_glove(tmp_path / "again.txt", words, vecs), store, "tiny", force=True)
+    assert app.extensions["vecclf.models"].refresh()["unchanged"] == {"demo": "v1"}
+    assert app.test_client().post("/v1/models/demo/predict", json={"texts": ["good"]}).status_code == 200
 
 
 def test_each_file_version_is_hashed_once(tiny_vectors, monkeypatch, fresh_memory):
@@ -152,3 +177,20 @@ def test_verify_command_hashes_and_reports(tiny_vectors, cli):
     assert code == 0 and result["ok"] is True and result["files"] == ["vectors.npy", "vocab.txt"]
     assert result["sha256"] == json.loads((store / "vectors" / "tiny" / "manifest.json").read_text())["sha256"]
     assert result["bytes"] == sum((store / "vectors" / "tiny" / f).stat().st_size for f in result["files"])
+
+
+def test_a_failed_check_is_not_hashed_again(tiny_vectors, monkeypatch, fresh_memory):
+    """Asking again about files that already failed raises at once; fixed files are hashed once more."""
+    store, _, _ = tiny_vectors
+    folder = store / "vectors" / "tiny"
+    _negate_in_place(folder)
+    hashed = []
+    real = integrity.sha256_files
+    monkeypatch.setattr(integrity, "sha256_files", lambda paths: hashed.append(paths) or real(paths))
+    for _ in range(3):
+        with pytest.raises(BundleError):
+            open_store(store, "tiny")
+    assert len(hashed) == 1
+    _negate_in_place(folder)
+    open_store(store, "tiny")
+    assert len(hashed) == 2

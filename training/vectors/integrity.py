@@ -14,7 +14,8 @@ back), and a replaced file has a new inode, so a cached result is reused
 only for the very files it was computed on. The cache lives in memory and
 in ``.verified.json`` inside the store folder (written at import, and after
 a successful check when the folder is writable), so each file version is
-hashed once, not once per process.
+hashed once, not once per process; files that failed are remembered by
+identity too (in memory), so asking again costs no second hash.
 
 sha256 rather than a faster non-cryptographic hash: the recorded digest is
 already sha256 (models trained on existing stores keep loading), and with
@@ -40,6 +41,7 @@ from vecclf.training.leftovers import temp_prefix
 VERIFIED = ".verified.json"
 _CHUNK = 1 << 22
 _MEMO: dict[str, tuple] = {}
+_BAD: dict[str, tuple] = {}  # path -> (sha256, identities, message) of files that failed: refused again without hashing
 _LOCK = threading.Lock()
 
 
@@ -125,8 +127,11 @@ def verify(path: str | os.PathLike, manifest: dict, *, force: bool = False) -> d
     if not force:
         with _LOCK:
             memo = _MEMO.get(str(path))
+            bad = _BAD.get(str(path))
         if memo == (expected, now):
             return {"sha256": expected, "hashed": False, "files": files}
+        if bad is not None and bad[:2] == (expected, now):
+            raise BundleError(bad[2])  # these very files failed already: no second hash
         cached = _read_cache(path)
         if cached is not None and cached.get("sha256") == expected and cached.get("files") == now:
             with _LOCK:
@@ -140,10 +145,12 @@ def verify(path: str | os.PathLike, manifest: dict, *, force: bool = False) -> d
         changed = [name for name in files if name in seen and seen[name] != now[name]]
         which = f"{', '.join(changed)} changed since it was last verified" if changed else \
             f"{' + '.join(files)} do not give it"
-        raise BundleError(
-            f"vector store {path}: the files do not match the sha256 recorded at import "
-            f"({str(expected)[:12]}..., now {got[:12]}...; {which}); restore the store or import it again "
-            "(vecclf vectors import --force)")
+        message = (f"vector store {path}: the files do not match the sha256 recorded at import "
+                   f"({str(expected)[:12]}..., now {got[:12]}...; {which}); restore the store or import it again "
+                   "(vecclf vectors import --force)")
+        with _LOCK:
+            _BAD[str(path)] = (expected, now, message)
+        raise BundleError(message)
     remember(path, got, now)
     return {"sha256": got, "hashed": True, "files": files}
 
