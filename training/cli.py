@@ -20,9 +20,9 @@ import sys
 from collections.abc import Mapping
 
 from vecclf.training import feedback_cli, progress, store_cli
-from vecclf.training.cli_flags import corpus_flags, data_flags, emit as _emit, serve_flags
+from vecclf.training.cli_flags import corpus_flags, data_flags, emit as _emit, score_flags, serve_flags
 from vecclf.training.cli_models import add_models_commands
-from vecclf.training.errors import StorageError, VecclfError, storage_error
+from vecclf.training.errors import ConfigError, StorageError, VecclfError, storage_error
 from vecclf.training.settings import Settings
 
 log = logging.getLogger("vecclf")
@@ -201,6 +201,20 @@ def cmd_embed(args, settings: Settings) -> int:
 
 #: Texts embedded per step of the progress bar (mean/meanmax pooling is per text, so chunks change nothing).
 EMBED_CHUNK = 100_000
+
+
+def cmd_score(args, settings: Settings) -> int:
+    try:
+        from vecclf.training.score import score
+    except ImportError as exc:
+        if exc.name not in ("dask", "distributed"):
+            raise
+        raise ConfigError("vecclf score runs on Dask: pip install 'vecclf[dask]'") from None
+
+    _emit(score(settings.store, args.model, args.input, args.output, version=args.version, embed=args.embed,
+                scheduler=args.scheduler, workers=args.workers, text_column=args.text_column, id_column=args.id_column,
+                fmt=args.format, block_bytes=int(args.partition_size * 1024 * 1024), progress=sys.stderr.isatty()))
+    return 0
 
 
 def cmd_check(args, settings: Settings) -> int:
@@ -384,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", default="mean", choices=["mean", "sif", "tfidf", "meanmax"])
     data_flags(p, labels=False)
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("score", help="classify or embed large datasets on Dask into Parquet", parents=[common])
+    score_flags(p)
+    p.set_defaults(func=cmd_score)
 
     add_models_commands(sub, common)
 

@@ -1,4 +1,4 @@
-"""Flag groups that several ``vecclf`` commands share, and their JSON output (the parser is in :mod:`vecclf.training.cli`)."""
+"""Flag groups of ``vecclf`` commands, shared or long, and their JSON output (the parser is in :mod:`vecclf.training.cli`)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,22 @@ def serve_flags(p) -> None:
     p.add_argument("--host", default=None, help="bind address (default: $VECCLF_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: $VECCLF_PORT or 8000)")
     p.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: $VECCLF_WORKERS or 2)")
+
+
+def score_flags(p) -> None:
+    """Add the flags of `score`: the model, the inputs and output, where it runs, columns and partition size."""
+    p.add_argument("--model", required=True)
+    p.add_argument("--version", default=None)
+    p.add_argument("--input", required=True, nargs="+", metavar="PATH",
+                   help="CSV, TSV, JSON Lines or Parquet files, or folders of them")
+    p.add_argument("--output", required=True, metavar="DIR", help="folder of Parquet files, one per input partition")
+    p.add_argument("--embed", action="store_true", help="write document vectors instead of predictions")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="an existing Dask scheduler (default: a local cluster sized to the machine)")
+    p.add_argument("--workers", type=int, default=None, help="local cluster worker processes (default: one per core)")
+    p.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+    p.add_argument("--id-column", default=None, help="column of row ids to keep (default: id if present, else line numbers)")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "tsv", "jsonl", "parquet"],
+                   help="input format (default: from the file extension)")
+    p.add_argument("--partition-size", type=float, default=16.0, metavar="MB",
+                   help="megabytes of input per partition (Parquet: whole row groups; default 16)")
