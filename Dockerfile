@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # vecclf image: `vecclf serve` (gunicorn with vecclf.service.serve's settings) on port 8000.
-# The same image runs the nightly job and batch scoring (the entrypoint is `vecclf`):
-#   docker run IMAGE retrain --config /etc/vecclf/retrain.toml
-#   docker run IMAGE score --model M --input /data/in.parquet --output /data/scored
+# The same image runs the nightly job and batch scoring:
+#   docker run -v STORE:/models -v CONFIG_DIR:/config IMAGE vecclf retrain --config /config/retrain.toml
+#   docker run -v STORE:/models:ro -v DATA:/data IMAGE vecclf score --model M --input /data/in.csv --output /data/out
 # Models: mount a store at /models (read-only for the service), or bake one in with
 # deploy/baked.Dockerfile (docs/operations.md). Dependencies come from requirements.lock only.
 
@@ -57,5 +57,4 @@ USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('VECCLF_PORT', '8000'); sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{port}/readyz', timeout=2).status != 200)"]
-ENTRYPOINT ["vecclf"]
-CMD ["serve"]
+CMD ["vecclf", "serve"]

@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import socket
@@ -23,45 +22,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unavailable
+from tests.deploy.dockerfile import final_stage, instructions
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERFILES = [DOCKERFILE, ROOT / "deploy" / "baked.Dockerfile"]
 BIN = Path(sys.executable).parent
-
-
-def instructions(text: str) -> list[tuple[str, str]]:
-    """Return the (INSTRUCTION, arguments) pairs of a Dockerfile: continuations joined, comments dropped."""
-    out, pending = [], ""
-    for line in text.splitlines():
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        whole = (pending + line).strip()
-        pending = ""
-        if whole and not whole.startswith("#"):
-            keyword, _, rest = whole.partition(" ")
-            out.append((keyword.upper(), rest.strip()))
-    return out
-
-
-def final_stage(text: str) -> dict:
-    """Return what the image's last stage runs: {"env", "entrypoint", "cmd", "healthcheck", "user", "workdir"}."""
-    steps = instructions(text)
-    last = max(i for i, (kw, _) in enumerate(steps) if kw == "FROM")
-    stage = {"env": {}, "entrypoint": [], "cmd": [], "healthcheck": None, "user": None, "workdir": "/"}
-    for keyword, rest in steps[last + 1 :]:
-        if keyword == "ENV":
-            stage["env"].update(dict(item.split("=", 1) for item in shlex.split(rest)))
-        elif keyword in ("ENTRYPOINT", "CMD"):
-            stage[keyword.lower()] = json.loads(rest)  # exec form only: a shell form would not parse
-        elif keyword == "HEALTHCHECK":
-            stage["healthcheck"] = json.loads(rest.split(" CMD ", 1)[1])
-        elif keyword in ("USER", "WORKDIR"):
-            stage[keyword.lower()] = rest
-    return stage
 
 
 def free_port() -> int:
