@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -25,3 +26,11 @@ def write_section(name: str, body: str, path: Path = DOC) -> None:
     """Replace the ``name`` marker section of ``path`` (created with a title if missing)."""
     doc = path.read_text("utf-8") if path.exists() else "# Benchmarks\n"
     path.write_text(replace_section(doc, name, body), "utf-8")
+
+
+def publish(name: str, table: str, write: bool = True, path: Path = DOC) -> None:
+    """Print ``table``, and unless ``write`` is false make it the ``name`` section of ``path``."""
+    print(table)
+    if write:
+        write_section(name, table, path)
+        print(f"wrote {path}", file=sys.stderr)

@@ -67,5 +67,5 @@ def score_flags(p) -> None:
     p.add_argument("--id-column", default=None, help="column of row ids to keep (default: id if present, else line numbers)")
     p.add_argument("--format", default="auto", choices=["auto", "csv", "tsv", "jsonl", "parquet"],
                    help="input format (default: from the file extension)")
-    p.add_argument("--partition-size", type=float, default=16.0, metavar="MB",
-                   help="megabytes of input per partition (Parquet: whole row groups; default 16)")
+    p.add_argument("--partition-size", type=float, default=None, metavar="MB",
+                   help="megabytes of input per partition (Parquet: whole row groups; default 8)")

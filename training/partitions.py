@@ -33,7 +33,7 @@ from vecclf.training.data import MAX_FIELD, detect_format, json_line
 from vecclf.training.errors import DataError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
-DEFAULT_BLOCK_BYTES = 16 * 1024 * 1024
+DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024
 _CHUNK = 8 * 1024 * 1024
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 

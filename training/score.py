@@ -42,7 +42,7 @@ _EXTENSIONS = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet",
 
 def score(store: str, model: str, inputs: list[str], output: str, *, version: str | None = None, embed: bool = False,
           scheduler: str | None = None, workers: int | None = None, text_column: str = "text",
-          id_column: str | None = None, fmt: str = "auto", block_bytes: int = DEFAULT_BLOCK_BYTES,
+          id_column: str | None = None, fmt: str = "auto", block_bytes: int | None = None,
           progress: bool = False) -> dict:
     """Score ``inputs`` with ``model`` into ``output``; return the run's summary.
 
@@ -60,6 +60,9 @@ def score(store: str, model: str, inputs: list[str], output: str, *, version: st
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     store = os.path.abspath(store)
+    block_bytes = DEFAULT_BLOCK_BYTES if block_bytes is None else block_bytes
+    if block_bytes < 1:
+        raise ConfigError(f"--partition-size must be positive, got {block_bytes} bytes")
     version = ModelRegistry(store).resolve(model, version)
     files = _input_files(inputs)
     parts = {name: plan(path, text_column=text_column, id_column=id_column, fmt=fmt, block_bytes=block_bytes)

@@ -123,6 +123,7 @@ BAD_RUNS = [
     (["--model", "nope"], 3, "unknown model 'nope'"),
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:9"], 2, "--workers sizes the local cluster"),
     (["--workers", "0"], 2, "--workers must be at least 1"),
+    (["--partition-size", "0"], 2, "--partition-size must be positive"),
     (["--input", "missing.csv"], 2, "missing.csv: no such file"),
     (["--text-column", "body"], 2, "column 'body' not found"),
 ]
