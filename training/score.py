@@ -72,6 +72,8 @@ def score(store: str, model: str, inputs: list[str], output: str, *, version: st
            "id_column": id_column, "format": fmt, "partition_bytes": block_bytes,
            "inputs": {name: {"path": str(path), "size": path.stat().st_size, "mtime_ns": path.stat().st_mtime_ns,
                              "partitions": len(parts[name])} for name, path in files.items()}}
+    if out.is_dir() and not (out / MANIFEST).exists() and any(p.name != LOCK for p in out.iterdir()):
+        raise ConfigError(f"{out} is not empty and holds no vecclf score run; choose an empty or new folder")
     with _locked(out):
         _check_or_write_manifest(out, run)
         todo, done_rows = [], {}
@@ -155,8 +157,6 @@ def _check_or_write_manifest(out: Path, run: dict) -> None:
             raise ConfigError(f"{out} holds the results of another run (different {', '.join(diff) or 'manifest'}); "
                               "choose another --output, or remove it to start over")
         return
-    if any(p.name != LOCK for p in out.iterdir()):
-        raise ConfigError(f"{out} is not empty and holds no vecclf score run; choose an empty or new folder")
     tmp = out / f".{MANIFEST}.tmp"
     tmp.write_text(json.dumps(run, indent=2) + "\n", "utf-8")
     os.replace(tmp, path)

@@ -151,7 +151,8 @@ def test_an_output_of_another_run_is_refused(cli, trained, texts_csv, tmp_path, 
     (tmp_path / "other" / "notes.txt").write_text("mine")
     code, _, stderr = cli("score", "--store", store, "--model", "demo", "--input", texts_csv, "--output",
                           tmp_path / "other", "--scheduler", scheduler)
-    assert code == 2 and "is not empty" in stderr and (tmp_path / "other" / "notes.txt").read_text() == "mine"
+    assert code == 2 and "is not empty" in stderr
+    assert [p.name for p in (tmp_path / "other").iterdir()] == ["notes.txt"]  # not even a lock file left
 
 
 def test_an_unreachable_scheduler_is_one_error_line(cli, trained, texts_csv, tmp_path, monkeypatch):
@@ -163,3 +164,15 @@ def test_an_unreachable_scheduler_is_one_error_line(cli, trained, texts_csv, tmp
     code, _, stderr = cli("score", "--store", store, "--model", "demo", "--input", texts_csv, "--output",
                           tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
     assert code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in stderr
+
+
+def test_progress_counts_partitions_on_a_terminal(trained, texts_csv, tmp_path, scheduler, capsys):
+    """With progress on (what a terminal gets), a bar on stderr counts the partitions as they complete."""
+    from vecclf.training.score import score
+
+    store, _ = trained
+    summary = score(str(store), "demo", [str(texts_csv)], str(tmp_path / "out"), scheduler=scheduler,
+                    block_bytes=3000, progress=True)
+    err = capsys.readouterr().err
+    assert summary["partitions"] > 2 and f"{summary['partitions']}/{summary['partitions']}" in err
+    assert "partition" in err
