@@ -173,8 +173,10 @@ def _cluster(scheduler: str | None, workers: int | None):
     """Yield a Dask client: of the cluster at ``scheduler``, or of a LocalCluster sized to the machine."""
     from distributed import Client, LocalCluster
 
-    # Dask's own progress chatter (scheduler and nanny INFO lines) only with -v.
-    logging.getLogger("distributed").setLevel(logging.INFO if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
+    # Dask's own log lines (progress chatter, a worker's traceback of an error this run reports in one line
+    # anyway) only with -v: errors reach the user through the tasks' results.
+    level = logging.INFO if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL
+    logging.getLogger("distributed").setLevel(level)
     if scheduler:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
@@ -188,7 +190,7 @@ def _cluster(scheduler: str | None, workers: int | None):
     # One single-threaded worker process per core: scoring is Python-bound, so threads would share one GIL.
     # No dashboard; the scheduler's small HTTP server takes any free loopback port (not 8787, maybe taken).
     with LocalCluster(n_workers=workers or CPU_COUNT, threads_per_worker=1, processes=True, dashboard_address=None,
-                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.ERROR) as cluster, \
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=level) as cluster, \
             Client(cluster) as client:
         yield client
 

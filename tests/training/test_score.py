@@ -176,3 +176,15 @@ def test_progress_counts_partitions_on_a_terminal(trained, texts_csv, tmp_path, 
     err = capsys.readouterr().err
     assert summary["partitions"] > 2 and f"{summary['partitions']}/{summary['partitions']}" in err
     assert "partition" in err
+
+
+def test_a_model_that_cannot_load_fails_once_in_one_line(cli, trained, texts_csv, tmp_path, scheduler):
+    """A damaged bundle fails when the workers open it: exit 4, one error line, no part file."""
+    store, _ = trained
+    model_file = store / "demo" / "v1" / "model.skops"
+    model_file.write_bytes(model_file.read_bytes() + b"tampered")
+    code, stdout, stderr = cli("score", "--store", store, "--model", "demo", "--input", texts_csv, "--output",
+                               tmp_path / "out", "--scheduler", scheduler)
+    assert code == 4 and stdout == "" and len(stderr.strip().splitlines()) == 1
+    assert "does not match its recorded sha256" in stderr
+    assert not list((tmp_path / "out" / "reviews.csv").glob("*.parquet"))
