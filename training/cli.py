@@ -213,8 +213,7 @@ def cmd_score(args, settings: Settings) -> int:
 
     _emit(score(settings.store, args.model, args.input, args.output, version=args.version, embed=args.embed,
                 scheduler=args.scheduler, workers=args.workers, text_column=args.text_column, id_column=args.id_column,
-                fmt=args.format, progress=sys.stderr.isatty(),
-                block_bytes=None if args.partition_size is None else int(args.partition_size * 2**20)))
+                fmt=args.format, block_bytes=None if args.partition_size is None else int(args.partition_size * 2**20)))
     return 0
 
 

@@ -22,13 +22,13 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import time
 import uuid
 from pathlib import Path
 
 from distributed import WorkerPlugin
 
+from vecclf.training import progress
 from vecclf.training.errors import ConfigError, DataError, VecclfError
 from vecclf.training.partitions import DEFAULT_BLOCK_BYTES, FORMATS, Partition, plan, read_partition
 
@@ -42,8 +42,7 @@ _EXTENSIONS = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet",
 
 def score(store: str, model: str, inputs: list[str], output: str, *, version: str | None = None, embed: bool = False,
           scheduler: str | None = None, workers: int | None = None, text_column: str = "text",
-          id_column: str | None = None, fmt: str = "auto", block_bytes: int | None = None,
-          progress: bool = False) -> dict:
+          id_column: str | None = None, fmt: str = "auto", block_bytes: int | None = None) -> dict:
     """Score ``inputs`` with ``model`` into ``output``; return the run's summary.
 
     Raises:
@@ -66,7 +65,7 @@ def score(store: str, model: str, inputs: list[str], output: str, *, version: st
     version = ModelRegistry(store).resolve(model, version)
     files = _input_files(inputs)
     parts = {name: plan(path, text_column=text_column, id_column=id_column, fmt=fmt, block_bytes=block_bytes)
-             for name, path in files.items()}
+             for name, path in progress.track(files.items(), "planning partitions", unit="inputs")}
     out = Path(output).resolve()
     run = {"model": model, "version": version, "mode": "embed" if embed else "predict", "text_column": text_column,
            "id_column": id_column, "format": fmt, "partition_bytes": block_bytes,
@@ -88,12 +87,12 @@ def score(store: str, model: str, inputs: list[str], output: str, *, version: st
                     done_rows[(name, part.index)] = _rows_in(target)
                 else:
                     todo.append((name, part, str(target)))
-        log.info("scoring %d partitions (%d already complete) with %s %s", len(todo), len(done_rows), model, version)
+        progress.step(f"{len(todo)} of {len(todo) + len(done_rows)} partitions to score with {model} {version}")
         rows, n_workers = {}, 0
         if todo:  # a rerun with every partition complete starts no cluster
             with _cluster(scheduler, workers) as client:
                 n_workers = len(client.scheduler_info()["workers"])
-                rows = _run(client, store, model, version, embed, todo, progress, local=scheduler is None)
+                rows = _run(client, store, model, version, embed, todo, local=scheduler is None)
     counts = {**done_rows, **{key: r["rows"] for key, r in rows.items()}}
     per_input = [{"input": str(files[name]), "output": str(out / name), "partitions": len(parts[name]),
                   "rows": sum(n for (owner, _), n in counts.items() if owner == name)} for name in parts]
@@ -195,18 +194,18 @@ def _cluster(scheduler: str | None, workers: int | None):
         yield client
 
 
-def _run(client, store: str, model: str, version: str, embed: bool, todo: list, progress: bool, local: bool) -> dict:
+def _run(client, store: str, model: str, version: str, embed: bool, todo: list, local: bool) -> dict:
     """Score every partition of ``todo`` on ``client``; return {(input, index): task result}."""
     from distributed import as_completed
-    from tqdm import tqdm
 
     plugin = ModelPlugin(store, model, version, embed, one_blas_thread=local)
-    client.register_plugin(plugin)  # opens the model on every worker now; a broken bundle fails here, once
+    with progress.timed("opening the model on every worker", workers=len(client.scheduler_info()["workers"])):
+        client.register_plugin(plugin)  # a broken bundle fails here, once
     results = {}
     try:
         futures = {client.submit(score_partition, part, target, plugin.name, pure=False): (name, part)
                    for name, part, target in todo}
-        with tqdm(total=len(futures), unit="partition", disable=not progress, file=sys.stderr) as bar:
+        with progress.bar(len(futures), "scoring", unit="partitions") as bar:
             for future in as_completed(futures):
                 name, part = futures[future]
                 try:
@@ -218,7 +217,6 @@ def _run(client, store: str, model: str, version: str, embed: bool, todo: list, 
                     client.cancel(list(futures))
                     raise VecclfError(f"{name} partition {part.index}: {type(exc).__name__}: {exc}") from exc
                 bar.update()
-                log.info("%s partition %d: %d rows", name, part.index, results[(name, part.index)]["rows"])
     finally:
         with contextlib.suppress(Exception):
             client.unregister_worker_plugin(plugin.name)

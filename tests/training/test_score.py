@@ -166,16 +166,25 @@ def test_an_unreachable_scheduler_is_one_error_line(cli, trained, texts_csv, tmp
     assert code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in stderr
 
 
-def test_progress_counts_partitions_on_a_terminal(trained, texts_csv, tmp_path, scheduler, capsys):
-    """With progress on (what a terminal gets), a bar on stderr counts the partitions as they complete."""
+def test_progress_reports_planning_loading_and_partitions(trained, texts_csv, tmp_path, scheduler):
+    """Progress (plain lines, as off a terminal) says what is planned, when the model is open, and the parts done."""
+    import io
+
+    from vecclf.training import progress
     from vecclf.training.score import score
 
     store, _ = trained
-    summary = score(str(store), "demo", [str(texts_csv)], str(tmp_path / "out"), scheduler=scheduler,
-                    block_bytes=3000, progress=True)
-    err = capsys.readouterr().err
-    assert summary["partitions"] > 2 and f"{summary['partitions']}/{summary['partitions']}" in err
-    assert "partition" in err
+    out = io.StringIO()
+    saved = progress.configure(out, "lines", interval=0)  # a line for every partition done
+    try:
+        summary = score(str(store), "demo", [str(texts_csv)], str(tmp_path / "out"), scheduler=scheduler,
+                        block_bytes=3000)
+    finally:
+        progress.restore(saved)
+    text = out.getvalue()
+    n = summary["partitions"]
+    assert n > 2 and f"{n} of {n} partitions to score with demo v1" in text
+    assert "opening the model on every worker" in text and f"scoring: 100%, {n} of {n} partitions" in text
 
 
 def test_a_model_that_cannot_load_fails_once_in_one_line(cli, trained, texts_csv, tmp_path, scheduler):
