@@ -181,3 +181,19 @@ def test_compose_runs_the_image_service_retrain_and_postgres():
     assert "/models:ro" in " ".join(service["volumes"]) and service["read_only"]
     assert all("@postgres:5432/" in s["environment"]["VECCLF_DATABASE_URL"] for s in (service, job))
     assert services["postgres"]["healthcheck"] and service["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_compose_retrain_runs_a_valid_command_and_config(tmp_path):
+    """The compose retrain job's command parses with vecclf's CLI and its inline config is one retrain accepts."""
+    from vecclf.training.cli import build_parser
+    from vecclf.training.retrain_config import load_config
+
+    compose = yaml.safe_load(COMPOSE.read_text())
+    job = compose["services"]["retrain"]
+    args = build_parser().parse_args(job["command"][1:])
+    (mount,) = job["configs"]
+    assert args.command == "retrain" and args.config == mount["target"]
+    config = tmp_path / "retrain.toml"
+    config.write_text(compose["configs"][mount["source"]]["content"])
+    assert load_config(config).data.include_feedback
+
