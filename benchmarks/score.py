@@ -159,7 +159,8 @@ def main(argv=None) -> int:
         f"(CSV, {data.stat().st_size / 2**20:.0f} MiB, {partitions} partitions of 8 MB), the model `vecclf train` "
         f"makes by default on SST-2 ({version}: `auto` chose `{config['features']}`, C={config['C']:g}) on GloVe 6B "
         f"50d; whole processes from start to exit (start-up, cluster, model loads, reading and writing included), "
-        f"medians of {args.rounds} rounds in rotating order; CPU is user + system time of the process tree; "
+        f"{f'medians of {args.rounds} rounds in rotating order' if args.rounds > 1 else 'one round'}; "
+        f"CPU is user + system time of the process tree; "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; 1-minute load average {load_start:.1f} at the "
         f"start, {load_end:.1f} at the end.",
         "",
