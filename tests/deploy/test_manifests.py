@@ -131,7 +131,7 @@ def test_memory_is_sized_from_the_measured_pss():
     request = mebibytes(container["resources"]["requests"]["memory"])
     limit = mebibytes(container["resources"]["limits"]["memory"])
     assert expected <= request <= 1.5 * expected and limit >= 1.5 * expected
-    assert float(container["resources"]["limits"]["cpu"]) == workers  # sync workers use a core each at most
+    assert float(container["resources"]["limits"]["cpu"]) == workers  # a worker's threads share one GIL: a core at most
 
 
 def test_the_pieces_point_at_each_other():
