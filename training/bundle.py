@@ -81,6 +81,11 @@ LEGACY_MODULES = {
     ("training.features", "FirstWords"): "vecclf.training.features.dense",
     ("training.features", "CharNgrams"): "vecclf.training.features.chars",
     ("training.fasttext_backend", "FastTextClassifier"): "vecclf.training.fasttext_backend",
+    # vecclf 0.2 before the feature blocks got modules of their own (one development day on main).
+    ("vecclf.training.features", "DenseScale"): "vecclf.training.features.dense",
+    ("vecclf.training.features", "NBNgrams"): "vecclf.training.features.words",
+    ("vecclf.training.features", "FirstWords"): "vecclf.training.features.dense",
+    ("vecclf.training.features", "CharNgrams"): "vecclf.training.features.chars",
 }
 SCHEMA = "schema.json"
 
@@ -244,7 +249,7 @@ def migrate_legacy_types(data: bytes) -> bytes:
 
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         raw = archive.read(SCHEMA)
-        if b'"training.' not in raw:
+        if b'"training.' not in raw and b'"vecclf.training.features"' not in raw:
             return data
         changed = False
 

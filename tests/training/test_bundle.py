@@ -201,17 +201,17 @@ def test_bundle_reads_the_store_it_is_loaded_from(tiny_vectors, sentiment_csv, t
     np.testing.assert_array_equal(model.predict_proba(texts), before)
 
 
-def _as_written_before_0_2(model_file):
-    """Rewrite a bundle's skops schema with the class locations vecclf 0.1 used (top-level ``training``)."""
+def _as_written_before_0_2(model_file, prefix="training."):
+    """Rewrite a bundle's skops schema with the class locations an older vecclf used (``prefix``: its package)."""
     import io
 
-    old = {module: legacy for (legacy, _), module in bundle_mod.LEGACY_MODULES.items()}
+    old = {module: legacy for (legacy, _), module in bundle_mod.LEGACY_MODULES.items() if legacy.startswith(prefix)}
     with zipfile.ZipFile(model_file) as archive:
         members = {info.filename: (info, archive.read(info.filename)) for info in archive.infolist()}
     schema = members["schema.json"][1].decode()
     for module, legacy in old.items():
         schema = schema.replace(f'"{module}"', f'"{legacy}"')
-    assert '"training.model"' in schema and '"training.features"' in schema
+    assert f'"{prefix}features"' in schema
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         for name, (info, body) in members.items():
@@ -219,15 +219,16 @@ def _as_written_before_0_2(model_file):
     model_file.write_bytes(out.getvalue())
 
 
-def test_bundles_written_before_the_rename_still_load(tiny_vectors):
-    """A bundle naming training.model / training.features classes loads, predicting what it predicted."""
+@pytest.mark.parametrize("prefix", ["training.", "vecclf.training."])
+def test_bundles_written_before_the_rename_still_load(tiny_vectors, prefix):
+    """A bundle naming training.* (0.1) or vecclf.training.features (early 0.2) classes loads, predicting the same."""
     store, _, _ = tiny_vectors
     texts, labels = make_corpus(80)
     model = TextModel(vectors="tiny", store=str(store), features="hybrid-pos").fit(texts, labels)
     reg = ModelRegistry(store)
     reg.save("old", model, {"vectors": {"name": "tiny", "sha256": model.embedder().vectors_sha256_}})
     bundle = store / "old" / "v1"
-    _as_written_before_0_2(bundle / MODEL_FILE)
+    _as_written_before_0_2(bundle / MODEL_FILE, prefix)
     manifest = json.loads((bundle / "manifest.json").read_text())
     manifest["model_sha256"] = bundle_mod.sha256_file(bundle / MODEL_FILE)
     (bundle / "manifest.json").write_text(json.dumps(manifest))
