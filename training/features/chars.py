@@ -1,4 +1,14 @@
-"""TF-IDF character n-grams inside word boundaries, and their serving kernel."""
+"""TF-IDF character n-grams inside word boundaries, and their serving kernel.
+
+``char_wb`` n-grams never cross whitespace, so a text's grams are its words'
+grams. Fitting and transforming many texts works word by word: each distinct
+word is analysed once, and every occurrence contributes its word's grams in
+array arithmetic (:func:`occurrence_grams`), chunk by chunk
+(:data:`~vecclf.training.features.sparse.CHUNK_TEXTS` texts), so memory is
+bounded by the distinct words and grams, not by the rows. The counts are
+scikit-learn's ``TfidfVectorizer(analyzer="char_wb", sublinear_tf=True)``:
+the tests compare both.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +17,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-from vecclf.training.features.sparse import SharedTerms, SparseKernel, distinct, pack_terms, unpack_terms
-from vecclf.training.kernels import RUN, WORD_CACHE_SIZE, Unsupported, cached
+from vecclf.training.features.sparse import (SharedTerms, SparseKernel, chunks, distinct, normalized_rows, stack_rows,
+                                             unpack_terms)
+from vecclf.training.kernels import RUN, WORD_CACHE_SIZE, Batch, Unsupported, cached
 from vecclf.training.pooling import as_text_list
 
 
@@ -23,13 +34,16 @@ def _log_tf_steps(n: int) -> np.ndarray:
 # import, so in the gunicorn master); a text with more occurrences than RUN takes the run-by-run arithmetic.
 _TF_STEPS = _log_tf_steps(RUN)
 _STEPS = np.arange(RUN)
+# Words whose columns a training transform keeps (~250 bytes each): more than most corpora have.
+TRAINING_CACHE_WORDS = 200_000
 
 
 class CharNgrams(TransformerMixin, BaseEstimator):
     """TF-IDF character n-grams inside word boundaries of a text's first ``max_chars`` characters.
 
-    A thin wrapper over scikit-learn's ``TfidfVectorizer(analyzer="char_wb")``
-    that keeps only the terms and idf weights, in compact form.
+    The numbers of scikit-learn's ``TfidfVectorizer(analyzer="char_wb", sublinear_tf=True)``
+    (its analyzer makes each word's grams), computed word by word; only the
+    terms and idf weights are kept, in compact form.
     """
 
     def __init__(self, ngram_range=(2, 5), min_df=2, max_features=400_000, lowercase=True, max_chars=1000):
@@ -56,39 +70,76 @@ class CharNgrams(TransformerMixin, BaseEstimator):
                                lowercase=self.lowercase, min_df=self.min_df, max_features=self.max_features,
                                vocabulary=vocabulary, dtype=np.float32)
 
+    def fit(self, X, y=None):
+        """Learn the n-gram vocabulary and idf weights (one streaming pass, word by word)."""
+        texts = self._head(X)
+        vec = self._vectorizer()
+        analyze, preprocess = vec.build_analyzer(), vec.build_preprocessor()
+        gram_ids: dict[str, int] = {}
+        word_grams: dict[str, bytes] = {}
+
+        def learn(words: list[str]) -> list[bytes]:
+            return [np.fromiter((gram_ids.setdefault(g, len(gram_ids)) for g in analyze(w)), dtype=np.int64).tobytes()
+                    for w in words]
+
+        df = np.zeros(0, dtype=np.int64)
+        total = np.zeros(0, dtype=np.int64)
+        for _, part in chunks(texts):
+            doc, gram = occurrence_grams([preprocess(t).split() for t in part],
+                                         lambda words: cached(word_grams, words, learn, len(word_grams) + len(words) + 1))
+            doc, gram, count = distinct(doc, gram, max(len(gram_ids), 1))
+            size = len(gram_ids)
+            df = np.bincount(gram, minlength=size) + np.pad(df, (0, size - len(df)))
+            total = np.bincount(gram, weights=count, minlength=size).astype(np.int64) + np.pad(total, (0, size - len(total)))
+        min_df = self.min_df
+        if len(texts) < 50 and min_df > 1:
+            min_df = 1  # too few texts for a rare-gram floor
+        floor = min_df if isinstance(min_df, (int, np.integer)) else min_df * len(texts)
+        grams = list(gram_ids)
+        terms = sorted((grams[i], i) for i in np.flatnonzero(df >= floor).tolist())
+        if self.max_features is not None and len(terms) > self.max_features:
+            # As sklearn limits them (same sort on the same alphabetical order, so the same ties win).
+            counts = total[[i for _, i in terms]]
+            chosen = np.sort((-counts).argsort()[: int(self.max_features)])
+            terms = [terms[i] for i in chosen.tolist()]
+        if not terms:
+            raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+        self.terms_ = "\n".join(t for t, _ in terms)
+        kept_df = df[[i for _, i in terms]].astype(np.float64)
+        # sklearn's smooth idf: ln((1 + n) / (1 + df)) + 1.
+        self.idf_ = np.log((1.0 + len(texts)) / (1.0 + kept_df)) + 1.0
+        self._kernel = None
+        return self
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_fitted", None)
+        state.pop("_kernel", None)
         return state
 
-    def fit(self, X, y=None):
-        """Learn the n-gram vocabulary and idf weights."""
-        texts = self._head(X)
-        vec = self._vectorizer()
-        if len(texts) < 50 and self.min_df > 1:
-            vec.set_params(min_df=1)  # too few texts for a rare-gram floor
-        vec.fit(texts)
-        self.terms_ = pack_terms(vec.vocabulary_)
-        self.idf_ = np.asarray(vec.idf_, dtype=np.float64)
-        self._fitted = None
-        return self
-
     def transform(self, X):
-        """Return the TF-IDF matrix."""
+        """Return the TF-IDF matrix (float32, rows L2-normalised), computed as the serving kernel does."""
         check_is_fitted(self, "idf_")
-        vec = getattr(self, "_fitted", None)
-        if vec is None:
-            vec = self._vectorizer(unpack_terms(self.terms_))
-            vec.idf_ = self.idf_
-            self._fitted = vec
-        return vec.transform(self._head(X))
+        kernel = getattr(self, "_kernel", None)
+        if kernel is None:
+            kernel = self._kernel = self.compile(None, cache_size=TRAINING_CACHE_WORDS)
+        width = len(self.idf_)
+        parts = []
+        for _, part in chunks(as_text_list(X)):
+            doc, col, tf = kernel.entries(Batch(part))
+            parts.append(normalized_rows(doc, col, tf * self.idf_[col], len(part), width))
+        return stack_rows(parts, width)
 
-    def compile(self, context) -> "CharNgramsKernel":
-        """Return the serving kernel of this fitted block (see :mod:`vecclf.training.kernels`)."""
+    def compile(self, context, cache_size: int | None = None) -> "CharNgramsKernel":
+        """Return the serving kernel of this fitted block (see :mod:`vecclf.training.kernels`).
+
+        ``cache_size`` bounds the kernel's per-process cache of words' columns (default ``WORD_CACHE_SIZE``;
+        training transforms keep more).
+        """
         check_is_fitted(self, "idf_")
         vectorizer = self._vectorizer({"": 0})  # only its analyzer is used: no vocabulary needed
         return CharNgramsKernel(self.terms_, self.idf_, vectorizer.build_analyzer(), vectorizer.build_preprocessor(),
-                                self._limit())
+                                self._limit(), WORD_CACHE_SIZE if cache_size is None else cache_size)
 
 
 class CharNgramsKernel(SparseKernel):
@@ -100,7 +151,7 @@ class CharNgramsKernel(SparseKernel):
     step it adds to its column's sublinear tf (no run-length pass needed).
     """
 
-    def __init__(self, terms: str, idf: np.ndarray, analyze, preprocess, max_chars: int | None):
+    def __init__(self, terms: str, idf: np.ndarray, analyze, preprocess, max_chars: int | None, cache_size: int):
         super().__init__(idf)
         self._terms = SharedTerms(terms, 0)
         if self._terms.size != self.width:
@@ -109,10 +160,11 @@ class CharNgramsKernel(SparseKernel):
         # Per process: word -> its n-gram columns, sorted, as the bytes of int64s (joining bytes is cheaper than
         # concatenating arrays, and a bytes object is smaller than an array).
         self._word_cols: dict[str, bytes] = {}
+        self._cache_size = cache_size
 
     def _columns(self, words: list[str]) -> list[bytes]:
         """Return the sorted n-gram columns of each word (int64 bytes), learning the ones not seen before."""
-        return cached(self._word_cols, words, self._learn, WORD_CACHE_SIZE)
+        return cached(self._word_cols, words, self._learn, self._cache_size)
 
     def _learn(self, words: list[str]) -> list[bytes]:
         # Lowercasing is idempotent, so analysing a preprocessed word gives the grams it has inside the whole text.
@@ -161,28 +213,35 @@ class CharNgramsKernel(SparseKernel):
         return self.scaled(float(np.dot(tf * tf, part[:, 0])), float(w[0]) if self._scalar else w)
 
     def entries(self, batch):
-        preprocess = self._preprocess
         texts = [t[: self._max_chars] for t in batch.texts] if self._max_chars else batch.texts
-        per_doc = [preprocess(t).split() for t in texts]
-        counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
-        codes: dict[str, int] = {}
-        occurrences = np.fromiter((codes.setdefault(w, len(codes)) for d in per_doc for w in d), dtype=np.int64,
-                                  count=int(counts.sum()))
-        grams = self._columns(list(codes))
-        if not grams:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, np.zeros(0)
-        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams)) // 8
-        table = np.frombuffer(b"".join(grams), dtype=np.int64)
-        starts = np.cumsum(lengths) - lengths
-        # Every occurrence of a word contributes that word's grams to its document.
-        spans = lengths[occurrences]
-        total = int(spans.sum())
-        ends = np.cumsum(spans)
-        index = np.arange(total, dtype=np.int64) + np.repeat(starts[occurrences] - (ends - spans), spans)
-        doc = np.repeat(np.repeat(np.arange(len(per_doc)), counts), spans)
-        doc, col, tf = distinct(doc, table[index], self.width)
+        doc, col = occurrence_grams([self._preprocess(t).split() for t in texts], self._columns)
+        doc, col, tf = distinct(doc, col, self.width)
         tf = tf.astype(np.float64)
         np.log(tf, out=tf)
         tf += 1.0
         return doc, col, tf
+
+
+def occurrence_grams(per_doc: list[list[str]], grams_of) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(doc, gram)`` for every gram of every word occurrence of the documents ``per_doc`` (word lists).
+
+    ``grams_of(words)`` gives each distinct word's grams as the bytes of an int64 array.
+    """
+    counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
+    codes: dict[str, int] = {}
+    occurrences = np.fromiter((codes.setdefault(w, len(codes)) for d in per_doc for w in d), dtype=np.int64,
+                              count=int(counts.sum()))
+    grams = grams_of(list(codes))
+    if not grams:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams)) // 8
+    table = np.frombuffer(b"".join(grams), dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    # Every occurrence of a word contributes that word's grams to its document.
+    spans = lengths[occurrences]
+    total = int(spans.sum())
+    ends = np.cumsum(spans)
+    index = np.arange(total, dtype=np.int64) + np.repeat(starts[occurrences] - (ends - spans), spans)
+    doc = np.repeat(np.repeat(np.arange(len(per_doc)), counts), spans)
+    return doc, table[index]

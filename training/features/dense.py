@@ -22,6 +22,10 @@ from vecclf.training.kernels import Batch, Unsupported, l2, l2_rows
 from vecclf.training.pooling import as_text_list
 
 
+# Rows per slice when scaling: float64 arithmetic on a slice, never on the whole matrix.
+_ROWS = 65536
+
+
 class DenseScale(TransformerMixin, BaseEstimator):
     """Standardise dense columns; multiply by ``weight`` (divided by sqrt(width) if ``per_feature``).
 
@@ -35,10 +39,18 @@ class DenseScale(TransformerMixin, BaseEstimator):
         self.per_feature = per_feature
 
     def fit(self, X, y=None):
-        """Learn column means and scales."""
-        X = np.asarray(X, dtype=np.float64)
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
+        """Learn column means and scales (in float64, a slice of rows at a time: no float64 copy of ``X``)."""
+        X = np.asarray(X)
+        n = max(len(X), 1)
+        total = np.zeros(X.shape[1])
+        for a in range(0, len(X), _ROWS):
+            total += X[a : a + _ROWS].sum(axis=0, dtype=np.float64)
+        self.mean_ = total / n
+        squares = np.zeros(X.shape[1])
+        for a in range(0, len(X), _ROWS):
+            part = X[a : a + _ROWS] - self.mean_
+            squares += np.einsum("ij,ij->j", part, part)
+        std = np.sqrt(squares / n)
         std[std == 0] = 1.0
         factor = float(self.weight) / (np.sqrt(X.shape[1]) if self.per_feature else 1.0)
         self.scale_ = std / factor
@@ -48,7 +60,11 @@ class DenseScale(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Return the scaled block as float32."""
         check_is_fitted(self, "scale_")
-        return ((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_).astype(np.float32)
+        X = np.asarray(X)
+        out = np.empty(X.shape, dtype=np.float32)
+        for a in range(0, len(X), _ROWS):
+            out[a : a + _ROWS] = (X[a : a + _ROWS] - self.mean_) / self.scale_
+        return out
 
     def compile_over(self, source) -> "ScaledDenseKernel":
         """Return the serving kernel of this scaler applied to the compiled ``source``."""

@@ -65,8 +65,14 @@ class SharedTerms:
         return [v + shift if v >= 0 else absent for v in self.find(keys).tolist()]
 
 
+# Above this many entries distinct() sorts row by row instead of one global sort.
+_SPARSE_DISTINCT = 1 << 16
+
+
 def distinct(doc: np.ndarray, col: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the distinct ``(doc, col)`` pairs, sorted by document, and how often each occurs."""
+    if len(col) > _SPARSE_DISTINCT and len(doc):
+        return _distinct_by_rows(doc, col, width)
     keys = doc * width + col
     # Stable sort is a merge sort: far faster than the default on the sorted runs the blocks produce.
     keys.sort(kind="stable")
@@ -77,6 +83,17 @@ def distinct(doc: np.ndarray, col: np.ndarray, width: int) -> tuple[np.ndarray, 
     counts = np.diff(np.append(starts, len(keys)))
     keys = keys[starts]
     return keys // width, keys % width, counts
+
+
+def _distinct_by_rows(doc: np.ndarray, col: np.ndarray, width: int):
+    """:func:`distinct` for millions of entries: bucketed by document and sorted row by row (scipy), ~3x faster."""
+    import scipy.sparse as sp
+
+    n_docs = int(doc.max()) + 1
+    m = sp.csr_matrix((np.ones(len(col), dtype=np.int32), (doc, col)), shape=(n_docs, max(width, 1)))
+    m.sum_duplicates()
+    rows = np.repeat(np.arange(n_docs), np.diff(m.indptr))
+    return rows, m.indices.astype(np.int64), m.data.astype(np.int64)
 
 
 class SparseKernel:
@@ -135,3 +152,37 @@ class SparseKernel:
         weighted *= (tf * norm[doc])[:, None]
         for k in range(logits.shape[1]):
             logits[:, k] += np.bincount(doc, weights=weighted[:, k], minlength=n)
+
+
+# Texts per chunk when a block fits or transforms many texts: bounds the per-token arrays (and memory)
+# of one step to tens of MB however many rows there are.
+CHUNK_TEXTS = 16384
+
+
+def chunks(texts: list[str], size: int = CHUNK_TEXTS):
+    """Yield ``(start, texts[start : start + size])`` over ``texts``."""
+    for start in range(0, len(texts), size):
+        yield start, texts[start : start + size]
+
+
+def normalized_rows(doc: np.ndarray, col: np.ndarray, value: np.ndarray, n_docs: int, width: int):
+    """Return the float32 CSR matrix of entries ``(doc, col, value)`` (sorted by doc), rows L2-normalised."""
+    import scipy.sparse as sp
+
+    value = np.asarray(value, dtype=np.float64)
+    norm = np.sqrt(np.bincount(doc, weights=value * value, minlength=n_docs))
+    np.divide(1.0, norm, out=norm, where=norm > 0)
+    indptr = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(doc, minlength=n_docs), out=indptr[1:])
+    data = (value * norm[doc]).astype(np.float32)
+    index_type = np.int32 if width < 2**31 and len(col) < 2**31 else np.int64
+    return sp.csr_matrix((data, col.astype(index_type), indptr.astype(index_type)), shape=(n_docs, width))
+
+
+def stack_rows(parts: list, width: int):
+    """Return the row-wise stack of CSR ``parts`` (an empty 0 x width matrix for none)."""
+    import scipy.sparse as sp
+
+    if not parts:
+        return sp.csr_matrix((0, width), dtype=np.float32)
+    return parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr")
