@@ -162,6 +162,10 @@ def read_dataset(
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     fmt = detect_format(path, fmt)
+    if fmt in ("csv", "tsv", "jsonl", "parquet") and path.suffix.lower() != ".gz":
+        fast = _read_fast(path, fmt, text_column, label_column, require_labels)
+        if fast is not None:
+            return fast
     if fmt == "parquet":
         records, encoding = _read_parquet(path, text_column, label_column), None
     else:
@@ -180,11 +184,34 @@ def read_dataset(
     return _collect(path, records, encoding, fmt, text_column, label_column if require_labels else None)
 
 
+def _read_fast(path: Path, fmt: str, text_column: str, label_column: str | None, require_labels: bool):
+    """Return the Dataset pyarrow reads in batches (:mod:`vecclf.training.tables`), or None to read it in Python."""
+    from vecclf.training.tables import detect_encoding, read_columns
+
+    encoding = None
+    if fmt != "parquet":
+        scan = detect_encoding(path)
+        if scan.encoding is None or scan.blank_lines or scan.empty:
+            return None
+        encoding = scan.encoding
+    columns = [text_column] + ([label_column] if label_column else [])
+    found = read_columns(path, fmt, encoding or "utf-8", columns)
+    if found is None:
+        return None
+    texts = found[text_column]
+    labels = found[label_column] if label_column else [None] * len(texts)
+    # Data rows are numbered from 2 under a header, from 1 in JSON Lines (lines) and Parquet.
+    first, kind = (2, "row") if fmt in ("csv", "tsv") else (1, "line" if fmt == "jsonl" else "row")
+    records = ((kind, rowno, t, lab) for rowno, (t, lab) in enumerate(zip(texts, labels), start=first))
+    return _collect(path, records, encoding, fmt, text_column, label_column if require_labels else None)
+
+
 def _collect(path, records, encoding, fmt, text_column, label_column) -> Dataset:
     texts, labels, rows = [], [], []
     skipped = 0
     multilabel = False
-    for where, rowno, text, label in records:
+    column = label_column if fmt != "fasttext" else "__label__"
+    for kind, rowno, text, label in records:
         if text is None:
             text = ""
         if not isinstance(text, str):
@@ -195,7 +222,10 @@ def _collect(path, records, encoding, fmt, text_column, label_column) -> Dataset
         texts.append(text)
         rows.append(rowno)
         if label_column is not None:
-            lab = parse_label(label, f"{path}: {where}", label_column if fmt != "fasttext" else "__label__")
+            if type(label) is str and label and label == label.strip() and label[0] != "[" and "|" not in label:
+                lab = label  # the common case: a plain label, nothing to parse
+            else:
+                lab = parse_label(label, f"{path}: {kind} {rowno}", column)
             multilabel = multilabel or isinstance(lab, tuple)
             labels.append(lab)
     if not texts:
@@ -231,7 +261,7 @@ def _read_delimited(path, text, fmt, text_column, label_column):
                 continue
             if len(row) != len(header):
                 raise DataError(f"{path}: row {rowno}: has {len(row)} fields, the header has {len(header)}")
-            yield f"row {rowno}", rowno, row[ti], (row[li] if li is not None else None)
+            yield "row", rowno, row[ti], (row[li] if li is not None else None)
     except csv.Error as exc:
         raise DataError(f"{path}: row {rowno + 1}: malformed {fmt.upper()} ({exc})") from exc
 
@@ -269,7 +299,7 @@ def _read_jsonl(path, text, fmt, text_column, label_column):
     for lineno, line in enumerate(_lines(text), start=1):
         obj = json_line(path, lineno, line, columns)
         if obj is not None:
-            yield f"line {lineno}", lineno, obj[text_column], (obj[label_column] if label_column else None)
+            yield "line", lineno, obj[text_column], (obj[label_column] if label_column else None)
 
 
 def _read_fasttext(path, text, fmt, text_column, label_column):
@@ -283,7 +313,7 @@ def _read_fasttext(path, text, fmt, text_column, label_column):
         if label_column and not labels:
             raise DataError(f"{path}: line {lineno}: no {FT_PREFIX} label at the start of the line")
         label = labels[0] if len(labels) == 1 else labels
-        yield f"line {lineno}", lineno, " ".join(parts), (label if label_column else None)
+        yield "line", lineno, " ".join(parts), (label if label_column else None)
 
 
 def _plain_lines(path, text: str, encoding: str | None) -> Dataset:
@@ -314,4 +344,4 @@ def _read_parquet(path, text_column, label_column):
     texts = table.column(text_column).to_pylist()
     labels = table.column(label_column).to_pylist() if label_column else [None] * len(texts)
     for i, (t, lab) in enumerate(zip(texts, labels), start=1):
-        yield f"row {i}", i, t, lab
+        yield "row", i, t, lab
