@@ -13,7 +13,7 @@ import logging
 import warnings
 
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.svm import LinearSVC
@@ -65,7 +65,8 @@ def quiet_convergence():
 
 
 def linear_head(clf, n_classes: int):
-    """Return ``(coef (n_out, F), intercept (n_out,), link)`` of a fitted logistic regression or its one-vs-rest.
+    """Return ``(coef (n_out, F), intercept (n_out,), link)`` of a fitted logistic regression (or its one-vs-rest,
+    or log-loss SGD: :mod:`vecclf.training.outofcore`).
 
     This is the classifier's serving kernel: the predictor folds each feature block's slice of ``coef``
     into the block and applies ``link`` (``sigmoid`` for a binary head, ``ovr`` for one-vs-rest sigmoids
@@ -86,6 +87,13 @@ def linear_head(clf, n_classes: int):
         # predict_proba: one-vs-rest sigmoids for liblinear or multi_class="ovr", else the softmax.
         ovr = clf.solver == "liblinear" or getattr(clf, "multi_class", None) == "ovr"
         return coef, intercept, "ovr" if ovr else "softmax"
+    if type(clf) is SGDClassifier:
+        if clf.loss != "log_loss":
+            raise Unsupported(f"SGD with {clf.loss} loss")
+        coef = np.asarray(clf.coef_, dtype=np.float64)
+        intercept = np.asarray(clf.intercept_, dtype=np.float64).ravel()
+        # predict_proba: a sigmoid for two classes, one-vs-rest sigmoids rescaled to sum to one for more.
+        return coef, intercept, "sigmoid" if coef.shape[0] == 1 and n_classes == 2 else "ovr"
     if type(clf) is OneVsRestClassifier:
         estimators = clf.estimators_
         if getattr(clf, "multilabel_", False) or len(estimators) != n_classes or n_classes < 3:

@@ -116,7 +116,7 @@ def cmd_train(args, settings: Settings) -> int:
                 label_column=args.label_column, data_format=args.format, test=args.test, test_size=args.test_size,
                 cv=args.cv, features=args.features, classifier=args.classifier, C=args.C,
                 class_weight=args.class_weight, seed=args.seed, promote=args.promote, budget=args.budget,
-                unlabelled=args.unlabelled))
+                unlabelled=args.unlabelled, jobs=args.jobs or os.cpu_count() or 1))
     return 0
 
 
@@ -271,6 +271,16 @@ def _service_config(args, settings: Settings):
 
 
 # ---------------------------------------------------------------- parser
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``vecclf`` command."""
     top = argparse.ArgumentParser(add_help=False)
@@ -361,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--C", type=float, default=None, help="inverse regularisation (default: chosen by auto, else 1)")
     p.add_argument("--class-weight", default="auto", choices=["auto", "balanced", "none"])
     p.add_argument("--budget", type=float, default=None, help="seconds for --features auto's search")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="processes/threads working side by side (default: every core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--promote", action="store_true", help="make the new version current")
     p.add_argument("--unlabelled", nargs="+", default=None, metavar="FILE",

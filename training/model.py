@@ -8,16 +8,26 @@ and for multi-label models the ``labels`` whose score passes ``threshold``.
 
 from __future__ import annotations
 
+import logging
+import os
+
 import numpy as np
+from joblib import parallel_config
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
 from vecclf.training.classifiers import build_classifier, quiet_convergence
+from vecclf.training.outofcore import OUT_OF_CORE_ROWS, fit_out_of_core
 from vecclf.training.embed import DocumentEmbedder, as_text_list
 from vecclf.training.errors import DataError
 from vecclf.training.features import build_features
+
+
+log = logging.getLogger(__name__)
+# Texts per predict_proba step.
+PREDICT_CHUNK = 16384
 
 
 class TextModel(ClassifierMixin, BaseEstimator):
@@ -34,10 +44,14 @@ class TextModel(ClassifierMixin, BaseEstimator):
         class_weight: None or ``"balanced"``.
         seed: random seed.
         threshold: score a label needs to be predicted in multi-label mode.
+        n_jobs: threads for fitting (feature blocks side by side, one-vs-rest classes).
+
+    Above :data:`~vecclf.training.outofcore.OUT_OF_CORE_ROWS` single-label rows, logistic regression is
+    fitted out of core (:mod:`vecclf.training.outofcore`): the same objective, in bounded memory.
     """
 
     def __init__(self, vectors="glove-6b-50d", store=None, features="mean", classifier="logreg", C=1.0,
-                 dense_weight=1.0, class_weight=None, seed=0, threshold=0.5):
+                 dense_weight=1.0, class_weight=None, seed=0, threshold=0.5, n_jobs=1):
         self.vectors = vectors
         self.store = store
         self.features = features
@@ -47,6 +61,7 @@ class TextModel(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.seed = seed
         self.threshold = threshold
+        self.n_jobs = n_jobs
 
     def _lowercase(self) -> bool:
         from vecclf.training.embed import store_dir
@@ -77,12 +92,23 @@ class TextModel(ClassifierMixin, BaseEstimator):
             self.pipeline_ = FastTextClassifier(vectors=self.vectors, store=self.store, seed=self.seed)
             self.pipeline_.fit(texts, y if self.multilabel_ else target)
             return self
+        features = build_features(self.features, self.vectors, self.store, self._lowercase(), self.dense_weight)
+        jobs = _jobs(getattr(self, "n_jobs", 1))
+        if hasattr(features, "n_jobs"):
+            features.set_params(n_jobs=jobs)
+        if self.classifier == "logreg" and not self.multilabel_ and len(texts) >= OUT_OF_CORE_ROWS:
+            with parallel_config(backend="threading"):
+                features.fit(texts, target)
+            clf = fit_out_of_core(features, texts, target, C=self.C, class_weight=self.class_weight, seed=self.seed,
+                                  jobs=jobs, report=progress_step)
+            self.pipeline_ = Pipeline([("features", features), ("clf", clf)])
+            return self
         self.pipeline_ = Pipeline([
-            ("features", build_features(self.features, self.vectors, self.store, self._lowercase(), self.dense_weight)),
+            ("features", features),
             ("clf", build_classifier(self.classifier, C=self.C, seed=self.seed, class_weight=self.class_weight,
                                      multilabel=self.multilabel_, n_classes=len(self.classes_))),
         ])
-        with quiet_convergence():
+        with quiet_convergence(), parallel_config(backend="threading"):
             self.pipeline_.fit(texts, target)
         _drop_pruned_terms(self.pipeline_)
         return self
@@ -93,8 +119,10 @@ class TextModel(ClassifierMixin, BaseEstimator):
         texts = as_text_list(X)
         if not texts:
             return np.zeros((0, len(self.classes_)))
-        # The estimator's column order is its own classes_, which equals ours (both sorted).
-        return np.asarray(self.pipeline_.predict_proba(texts), dtype=np.float64)
+        # The estimator's column order is its own classes_, which equals ours (both sorted). Chunks of texts
+        # keep the feature matrix of a large batch small.
+        return np.vstack([np.asarray(self.pipeline_.predict_proba(texts[a : a + PREDICT_CHUNK]), dtype=np.float64)
+                          for a in range(0, len(texts), PREDICT_CHUNK)])
 
     def predict(self, X):
         """Return the top label per text (tuples of labels for multi-label models)."""
@@ -128,6 +156,19 @@ class TextModel(ClassifierMixin, BaseEstimator):
             elif hasattr(step, "transformer_list"):
                 stack[:0] = [sub for _, sub in step.transformer_list]
         raise DataError("this model has no document embedder")
+
+
+def _jobs(n_jobs) -> int:
+    """Return the thread count ``n_jobs`` asks for (None or 0: every core; negative: all but ``-n_jobs - 1``)."""
+    cores = os.cpu_count() or 1
+    if not n_jobs:
+        return cores
+    return max(1, cores + 1 + n_jobs) if n_jobs < 0 else int(n_jobs)
+
+
+def progress_step(message: str) -> None:
+    """Report a step of a long fit."""
+    log.info("%s", message)
 
 
 def explanations(classes: list[str], rows: list[list[float]], labels_over=None) -> list[dict]:

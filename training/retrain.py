@@ -169,7 +169,7 @@ def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0, database: str 
                                  "label_column": cfg.data.label_column},
                         "test_data": None,
                         "vectors": vectors_entry(vstore),
-                        "config": {k: v for k, v in config.items() if k not in ("vectors", "store")},
+                        "config": {k: v for k, v in config.items() if k not in ("vectors", "store", "n_jobs")},
                         "selection": selection,
                         "n_train": len(train_ds),
                         "n_test": len(holdout),

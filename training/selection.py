@@ -1,23 +1,31 @@
 """``--features auto``: choose the feature set and regularisation by cross-validation.
 
 Only the training data is used (at most ``MAX_SELECTION_ROWS`` of it, a
-stratified sample, with 3 folds above ``FEW_FOLDS_ABOVE`` rows). Each candidate feature set is fitted once
-per fold (every label-dependent statistic — NB ratios, idf, vocabularies,
-SIF component, standardisation — inside the fold), then scored for each C of
-its grid; the best mean accuracy wins, ties going to the earlier candidate
-and the smaller C. The winner is refitted on all the training data by the
-caller. The choice and every score go into the bundle manifest.
+stratified sample, with 3 folds above ``FEW_FOLDS_ABOVE`` rows). Every
+label-dependent statistic (NB ratios, idf, vocabularies, SIF component,
+standardisation) is fitted inside each fold. The winner is refitted on all
+the training data by the caller; the choice and every score go into the
+bundle manifest.
 
-``budget`` (seconds) is a wall-clock bound on the search, checked before
-every fold and every C's classifier fit, inside candidates too: a fold
-starts only if the time left is at least what the last finished fold took,
-a classifier fit only if it is at least what the last fit took (except a
-fold's first C: its features are fitted already). What was finished is
-used: a setting scored on fewer folds is compared by the mean over the
-folds it has, and its entry says how many. The first fold of the first
-(cheapest) candidate always runs, so even a budget of 0 chooses among
-measured settings. Only a fold that costs more than the one before it (the
-first fold of a costlier candidate), with its first C, can overrun the budget.
+What keeps it cheap:
+
+- **Shared blocks.** Each fold fits each distinct feature block once and
+  every candidate that contains it reuses the matrices (``hybrid-pos``
+  extends ``hybrid``: both use the same character n-grams and mean
+  embedding), as do all C values of a candidate.
+- **Successive halving over folds.** Every (feature set, C) setting is
+  scored on the first fold; after each fold but the last, only the better
+  half (at least :data:`KEEP_AT_LEAST`) by mean accuracy so far go on to
+  the next fold, and the blocks only pruned settings use are not built
+  again. The winner is the best mean over the folds of the settings that
+  ran them all; ties go to the earlier candidate and the smaller C.
+  Pruned settings are reported with the folds they ran (``pruned``).
+- **Parallel fits.** ``jobs`` threads fit the classifiers of a fold side by
+  side (liblinear runs without the GIL), and the blocks of a fold.
+
+``budget`` (seconds) bounds the search: a fold whose settings would start
+after it has run out is not run; the settings scored so far decide (the
+first fold of the first candidate always runs).
 
 The candidates (found on MR/SST-2/TREC cross-validation and kept few on
 purpose, so the defaults generalise rather than fit those sets):
@@ -32,12 +40,13 @@ purpose, so the defaults generalise rather than fit those sets):
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 
 import numpy as np
 
-from vecclf.training import progress
+log = logging.getLogger(__name__)
 
 DEFAULT_C = 1.0
 # Cheapest first, so a tight budget still yields a sensible model.
@@ -54,6 +63,8 @@ MAX_FOLDS = 5
 FEW_FOLDS_ABOVE = 8000
 FOLDS_WHEN_LARGE = 3
 MAX_SELECTION_ROWS = 12000
+# Successive halving keeps at least this many settings for the next fold.
+KEEP_AT_LEAST = 2
 
 
 def folds_for(labels, multilabel: bool, seed: int, k: int = MAX_FOLDS):
@@ -81,7 +92,7 @@ def folds_for(labels, multilabel: bool, seed: int, k: int = MAX_FOLDS):
 
 
 def choose_config(texts, labels, *, vectors, store, features="auto", classifier="logreg", C=None,
-                  class_weight=None, seed=0, budget=None, multilabel=False):
+                  class_weight=None, seed=0, budget=None, multilabel=False, jobs=1):
     """Return ``(TextModel params, selection report)`` for the training data."""
     base = {"vectors": vectors, "store": store, "classifier": classifier, "class_weight": class_weight, "seed": seed}
     if features != "auto":
@@ -97,30 +108,57 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
         config = {**base, "features": feats, "C": C if C is not None else c}
         return config, {"mode": "auto", "folds": 0, "chosen": {"features": feats, "C": config["C"]},
                         "note": "too few rows per class to cross-validate; used the default candidate"}
-    deadline = Deadline(budget, started)
-    scores: list[dict] = []
-    for i, (feats, grid) in enumerate(CANDIDATES):
-        grid = [C] if C is not None else grid
-        t0 = time.monotonic()
-        fold_accs = _score_candidate(texts, labels, folds, feats, grid, base, multilabel, deadline, must_run=i == 0)
-        seconds = round(time.monotonic() - t0, 2)
-        for c, accs in zip(grid, fold_accs):
-            if not accs:
-                scores.append({"features": feats, "C": c, "skipped": "budget"})
-                continue
-            entry = {"features": feats, "C": c, "cv_accuracy": round(float(np.mean(accs)), 5), "seconds": seconds}
-            if len(accs) < len(folds):
-                entry["folds"] = len(accs)  # the budget ran out during this candidate
-            scores.append(entry)
-        done = [f"C={c}: {np.mean(a):.4f}" + (f" ({len(a)}/{len(folds)} folds)" if len(a) < len(folds) else "")
-                for c, a in zip(grid, fold_accs) if a]
-        progress.step(f"auto: {feats} " + (", ".join(done) if done else "skipped (budget spent)")
-                      + (f" in {seconds:.1f} s" if done else ""))
-    scored = [s for s in scores if "cv_accuracy" in s]
-    best = max(scored, key=lambda s: s["cv_accuracy"])  # max keeps the first of equals
-    chosen = {"features": best["features"], "C": best["C"]}
+    settings = [(feats, c) for feats, grid in CANDIDATES for c in ([C] if C is not None else grid)]
+    search = _Search(texts, labels, base, multilabel, max(1, int(jobs or 1)))
+    accs: dict[tuple, list[float]] = {s: [] for s in settings}
+    seconds: dict[tuple, float] = {s: 0.0 for s in settings}
+    alive = list(settings)
+    skipped: set[tuple] = set()
+    pruned: dict[tuple, int] = {}
+    fold_seconds = 0.0
+    for k, (tr, te) in enumerate(folds):
+        if k and budget is not None and time.monotonic() + fold_seconds > started + budget:
+            break
+        fold_started = time.monotonic()
+        search.start_fold(tr, te)
+        if k == 0 and budget is not None:
+            groups = list(dict.fromkeys(f for f, _ in alive))
+            for g, feats in enumerate(groups):  # candidates in order while the budget lasts; the first always runs
+                group = [s for s in alive if s[0] == feats]
+                if g and time.monotonic() > started + budget:
+                    skipped.update(group)
+                    continue
+                search.score(group, accs, seconds)
+            alive = [s for s in alive if s not in skipped]
+        else:
+            search.score(alive, accs, seconds)
+        fold_seconds = time.monotonic() - fold_started
+        log.info("auto: fold %d of %d: %s", k + 1, len(folds),
+                 ", ".join(f"{f} C={c}: {np.mean(accs[(f, c)]):.4f}" for f, c in alive))
+        if k < len(folds) - 1:
+            keep = max(KEEP_AT_LEAST, -(-len(alive) // 2))
+            ranked = sorted(alive, key=lambda s: (-np.mean(accs[s]), settings.index(s)))
+            for s in ranked[keep:]:
+                pruned[s] = k + 1
+            alive = [s for s in alive if s in ranked[:keep]]
+    scores = []
+    for s in settings:
+        feats, c = s
+        if not accs[s]:
+            scores.append({"features": feats, "C": c, "skipped": "budget"})
+            continue
+        entry = {"features": feats, "C": c, "cv_accuracy": round(float(np.mean(accs[s])), 5),
+                 "seconds": round(seconds[s], 2)}
+        if len(accs[s]) < len(folds):
+            entry["folds"] = len(accs[s])
+        if s in pruned:
+            entry["pruned"] = True
+        scores.append(entry)
+    finalists = [s for s in settings if accs[s] and s not in pruned]
+    best = max(finalists, key=lambda s: float(np.mean(accs[s])))  # max keeps the first of equals
+    chosen = {"features": best[0], "C": best[1]}
     report = {"mode": "auto", "folds": len(folds), "metric": "accuracy", "rows": len(texts), "of_rows": n_rows,
-              "chosen": chosen, "candidates": scores,
+              "chosen": chosen, "candidates": scores, "search": "successive halving over folds",
               "seconds": round(time.monotonic() - started, 2), "budget": budget}
     return {**base, **chosen}, report
 
@@ -138,65 +176,108 @@ def _sample(texts, labels, size: int, multilabel: bool, seed: int):
     return [texts[i] for i in keep], [labels[i] for i in keep]
 
 
-class Deadline:
-    """When the search must end, and how long the last fold and the last classifier fit took."""
+class _Search:
+    """One search's shared state: the target, and per fold the fitted blocks every candidate reuses."""
 
-    def __init__(self, budget: float | None, started: float):
-        self.at = None if budget is None else started + budget
-        self.fold_seconds = 0.0
-        self.fit_seconds = 0.0
+    def __init__(self, texts, labels, base, multilabel, jobs):
+        from sklearn.preprocessing import MultiLabelBinarizer
 
-    def allows(self, seconds: float) -> bool:
-        """Return whether ``seconds`` of work started now would end before the deadline."""
-        return self.at is None or time.monotonic() + seconds <= self.at
+        from vecclf.training.vectors.store import open_store
+
+        self.texts, self.base, self.multilabel, self.jobs = texts, base, multilabel, jobs
+        self.lowercase = open_store(base["store"], base["vectors"]).lowercase
+        if multilabel:
+            self.target = MultiLabelBinarizer().fit_transform(labels)
+            self.n_classes = self.target.shape[1]
+        else:
+            self.target = np.asarray([str(v) for v in labels], dtype=object)
+            self.n_classes = len(np.unique(self.target))
+
+    def start_fold(self, tr, te) -> None:
+        """Score the next settings on fold ``(tr, te)``; the previous fold's blocks are dropped."""
+        self.tr, self.te = tr, te
+        self.blocks: dict = {}
+
+    def score(self, settings, accs: dict, seconds: dict) -> None:
+        """Append each setting's accuracy on the current fold to ``accs[setting]``; add its time to ``seconds``."""
+        if not settings:
+            return
+        tr, te = self.tr, self.te
+        started = time.monotonic()
+        matrices = self._matrices(list(dict.fromkeys(f for f, _ in settings)))
+        built = time.monotonic() - started
+        if self.jobs > 1 and len(settings) > 1:
+            # Processes, not threads: liblinear draws from one global random generator, so fits in threads
+            # would not be reproducible. joblib hands the matrices over as memory maps.
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=self.jobs)(
+                delayed(_fit_one)(*matrices[f], self.target[tr], self.target[te], c, self.base, self.multilabel,
+                                  self.n_classes) for f, c in settings)
+        else:
+            results = [_fit_one(*matrices[f], self.target[tr], self.target[te], c, self.base, self.multilabel,
+                                self.n_classes) for f, c in settings]
+        for s, (acc, took) in zip(settings, results):
+            accs[s].append(acc)
+            seconds[s] += took + built / len(settings)
+
+    def _matrices(self, feature_sets) -> dict:
+        """Return ``{feature set: (train matrix, test matrix)}`` with each distinct block fitted once a fold."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sklearn.pipeline import FeatureUnion
+
+        from vecclf.training.features import build_features
+
+        tr, te = self.tr, self.te
+        layouts, todo = {}, {}
+        for feats in feature_sets:
+            union = build_features(feats, self.base["vectors"], self.base["store"], self.lowercase)
+            parts = union.transformer_list if isinstance(union, FeatureUnion) else [(feats, union)]
+            layouts[feats] = [_block_key(name, block) for name, block in parts]
+            for (name, block), key in zip(parts, layouts[feats]):
+                if key not in self.blocks:
+                    todo.setdefault(key, block)
+        train = [self.texts[i] for i in tr]
+        test = [self.texts[i] for i in te]
+
+        def fit(block):
+            return block.fit_transform(train, self.target[tr]), block.transform(test)
+
+        with ThreadPoolExecutor(self.jobs) as pool:
+            self.blocks.update(zip(todo, pool.map(fit, todo.values())))
+        fitted = self.blocks
+        return {feats: (_hstack([fitted[k][0] for k in keys]), _hstack([fitted[k][1] for k in keys]))
+                for feats, keys in layouts.items()}
 
 
-def _score_candidate(texts, labels, folds, feats, grid, base, multilabel, deadline: Deadline | None = None,
-                     must_run=False) -> list[list[float]]:
-    """Return the fold accuracies of feature set ``feats`` for each C in ``grid``, as far as ``deadline`` allows.
-
-    Folds run in order and, within a fold, C by C; each starts only if
-    ``deadline`` allows the time its predecessor took, except a fold's first C
-    (the whole first fold runs when ``must_run``). A C's list is shorter than
-    ``folds`` when time ran out.
-    """
-    from sklearn.base import clone
-    from sklearn.preprocessing import MultiLabelBinarizer
-
+def _fit_one(Xtr, Xte, ytr, yte, c, base, multilabel, n_classes):
+    """Return (test accuracy, seconds) of the classifier with regularisation ``c`` fitted on one fold."""
     from vecclf.training.classifiers import build_classifier, quiet_convergence
-    from vecclf.training.features import build_features
-    from vecclf.training.vectors.store import open_store
 
-    deadline = deadline or Deadline(None, 0.0)
+    t0 = time.monotonic()
+    clf = build_classifier(base["classifier"], C=c, seed=base["seed"], class_weight=base["class_weight"],
+                           multilabel=multilabel, n_classes=n_classes)
+    with quiet_convergence():
+        clf.fit(Xtr, ytr)
+    pred = clf.predict(Xte)
+    acc = float(np.mean(np.all(pred == yte, axis=1) if multilabel else pred == yte))
+    return acc, time.monotonic() - t0
 
-    lowercase = open_store(base["store"], base["vectors"]).lowercase
-    if multilabel:
-        target = MultiLabelBinarizer().fit_transform(labels)
-        n_classes = target.shape[1]
-    else:
-        target = np.asarray([str(v) for v in labels], dtype=object)
-        n_classes = len(np.unique(target))
-    accs: list[list[float]] = [[] for _ in grid]
-    with progress.bar(len(folds) * len(grid), f"auto: scoring {feats} on {len(folds)} folds", unit="fits") as bar:
-        for k, (tr, te) in enumerate(folds):
-            forced = must_run and k == 0
-            if not (forced or deadline.allows(deadline.fold_seconds)):
-                break
-            fold_started = time.monotonic()
-            transformer = build_features(feats, base["vectors"], base["store"], lowercase)
-            Xtr = transformer.fit_transform([texts[i] for i in tr], target[tr])
-            Xte = transformer.transform([texts[i] for i in te])
-            for j, c in enumerate(grid):
-                if j > 0 and not (forced or deadline.allows(deadline.fit_seconds)):
-                    break  # (the first C always runs: the fold's features are fitted already)
-                fit_started = time.monotonic()
-                clf = build_classifier(base["classifier"], C=c, seed=base["seed"], class_weight=base["class_weight"],
-                                       multilabel=multilabel, n_classes=n_classes)
-                with quiet_convergence():
-                    clf = clone(clf).fit(Xtr, target[tr])
-                pred = clf.predict(Xte)
-                accs[j].append(float(np.mean(np.all(pred == target[te], axis=1) if multilabel else pred == target[te])))
-                deadline.fit_seconds = time.monotonic() - fit_started
-                bar.update(1)
-            deadline.fold_seconds = time.monotonic() - fold_started
-    return accs
+
+def _block_key(name: str, block) -> str:
+    """Return what identifies a feature block: its name in the union, its class and every parameter."""
+    params = block.get_params(deep=True)
+    shown = sorted((k, repr(v)) for k, v in params.items() if not hasattr(v, "get_params"))
+    return f"{name}:{type(block).__name__}:{shown}"
+
+
+def _hstack(parts):
+    """Join blocks side by side as ``FeatureUnion`` does (sparse CSR if any block is sparse)."""
+    import scipy.sparse as sp
+
+    if len(parts) == 1:
+        return parts[0]
+    if any(sp.issparse(p) for p in parts):
+        return sp.hstack(parts).tocsr()
+    return np.hstack(parts)

@@ -102,11 +102,13 @@ def train(
     promote: bool = False,
     budget: float | None = None,
     unlabelled: list[str] | None = None,
+    jobs: int = 1,
 ) -> dict:
     """Train, evaluate and save a new version of model ``name``; return the report.
 
     ``unlabelled`` files fine-tune ``vectors`` first (:func:`~vecclf.training.vectors.finetune.finetuned_for_training`);
-    the model then uses the fine-tuned store.
+    the model then uses the fine-tuned store. ``jobs`` processes or threads work side by side (selection's
+    classifier fits, feature blocks).
     """
     started = time.monotonic()
     registry = ModelRegistry(store)
@@ -139,7 +141,7 @@ def train(
         vstore = open_store(store, finetuned["name"])
     config, selection = choose_training(train_ds, vstore=vstore, store=store, features=features,
                                         classifier=classifier, C=C, class_weight=class_weight, seed=seed,
-                                        budget=budget)
+                                        budget=budget, jobs=jobs)
     report: dict = {}
     if cv is not None:
         report["metrics"] = cross_validate(train_ds, config, cv, seed)
@@ -160,7 +162,7 @@ def train(
         "test_data": ({"path": str(Path(test).resolve()), "sha256": file_fingerprint(test), "rows": len(test_ds)}
                       if test is not None else None),
         "vectors": vectors_entry(vstore),
-        "config": {k: v for k, v in config.items() if k not in ("vectors", "store")},
+        "config": {k: v for k, v in config.items() if k not in ("vectors", "store", "n_jobs")},
         "selection": selection,
         "n_train": len(train_ds),
         "n_test": len(test_ds) if test_ds is not None else 0,
@@ -193,8 +195,11 @@ def _describe(config: dict) -> str:
 
 def choose_training(train_ds: Dataset, *, vstore, store: str, features: str = "auto", classifier: str = "logreg",
                     C: float | None = None, class_weight: str = "auto", seed: int = 0,
-                    budget: float | None = None) -> tuple[dict, dict]:
-    """Return ``(TextModel params, selection report)`` for ``train_ds``: fixed, or chosen by ``--features auto``."""
+                    budget: float | None = None, jobs: int = 1) -> tuple[dict, dict]:
+    """Return ``(TextModel params, selection report)`` for ``train_ds``: fixed, or chosen by ``--features auto``.
+
+    ``jobs`` processes or threads work side by side, in the search and in the model's fit (``n_jobs``).
+    """
     from vecclf.training.selection import choose_config
 
     if classifier == "fasttext":
@@ -205,9 +210,10 @@ def choose_training(train_ds: Dataset, *, vstore, store: str, features: str = "a
     if features == "auto":
         progress.step(f"choosing features and C on {len(train_ds):,} training rows"
                       + (f" (budget {budget:g} s)" if budget is not None else ""))
-    return choose_config(train_ds.texts, train_ds.labels, vectors=str(vstore.path), store=store, features=features,
-                         classifier=classifier, C=C, class_weight=cw, seed=seed, budget=budget,
-                         multilabel=train_ds.multilabel)
+    config, selection = choose_config(train_ds.texts, train_ds.labels, vectors=str(vstore.path), store=store,
+                                      features=features, classifier=classifier, C=C, class_weight=cw, seed=seed,
+                                      budget=budget, multilabel=train_ds.multilabel, jobs=jobs)
+    return {**config, "n_jobs": jobs}, selection
 
 
 def vectors_entry(vstore) -> dict:

@@ -21,15 +21,37 @@ def test_fixed_features_skip_the_search(tiny_vectors, corpus):
 
 
 def test_auto_scores_every_candidate_and_picks_the_best(tiny_vectors, corpus):
-    """auto reports a CV accuracy for every (features, C) pair and chooses the highest."""
+    """auto scores every (features, C) pair on the first fold and chooses the best of those that ran every fold."""
     store, _, _ = tiny_vectors
     config, report = choose_config(*corpus, vectors="tiny", store=str(store))
     scored = report["candidates"]
     assert len(scored) == sum(len(grid) for _, grid in selection.CANDIDATES)
-    best = max(s["cv_accuracy"] for s in scored)
+    assert all("cv_accuracy" in s for s in scored)
+    finalists = [s for s in scored if not s.get("pruned")]
+    assert all("folds" not in s for s in finalists) and len(finalists) >= selection.KEEP_AT_LEAST
     chosen = next(s for s in scored if s["features"] == config["features"] and s["C"] == config["C"])
-    assert chosen["cv_accuracy"] == best
+    assert chosen["cv_accuracy"] == max(s["cv_accuracy"] for s in finalists)
     assert report["folds"] == 5 and report["rows"] == 90
+
+
+def test_successive_halving_keeps_the_better_half_each_fold(tiny_vectors, corpus):
+    """After each fold but the last only the better half go on; pruned settings say how many folds they ran."""
+    store, _, _ = tiny_vectors
+    _, report = choose_config(*corpus, vectors="tiny", store=str(store))
+    ran = sorted((s.get("folds", report["folds"]) for s in report["candidates"]), reverse=True)
+    # 10 settings, 5 folds: 10 -> 5 -> 3 -> 2 -> 2 settings per fold.
+    assert [sum(r > k for r in ran) for k in range(report["folds"])] == [10, 5, 3, 2, 2]
+    assert all(s.get("pruned") for s in report["candidates"] if s.get("folds"))
+
+
+def test_parallel_search_chooses_as_the_serial_one(tiny_vectors, corpus):
+    """jobs=2 (fits in two processes) reports the same scores and choice as jobs=1."""
+    store, _, _ = tiny_vectors
+    one = choose_config(*corpus, vectors="tiny", store=str(store), jobs=1)
+    two = choose_config(*corpus, vectors="tiny", store=str(store), jobs=2)
+    strip = [{k: v for k, v in s.items() if k != "seconds"} for s in one[1]["candidates"]]
+    assert one[0] == two[0]
+    assert strip == [{k: v for k, v in s.items() if k != "seconds"} for s in two[1]["candidates"]]
 
 
 def test_budget_skips_later_candidates(tiny_vectors, corpus):

@@ -1,0 +1,81 @@
+"""Fit logistic regression on more rows than one in-memory matrix should hold: features by chunks, SGD epochs.
+
+In-memory training builds the whole feature matrix and hands it to
+liblinear, which copies it again (16 bytes a non-zero): on a few hundred
+thousand rows of n-gram features that is gigabytes. Above
+:data:`OUT_OF_CORE_ROWS` training rows, :class:`~vecclf.training.model.TextModel`
+instead
+
+1. fits the feature blocks (each in one streaming pass over the texts, see
+   :mod:`vecclf.training.features`);
+2. transforms the rows, in a random order, :data:`CHUNK_ROWS` at a time, and
+   writes each chunk's sparse float32 matrix to a temporary folder;
+3. runs :data:`EPOCHS` passes of averaged stochastic gradient descent
+   (scikit-learn's ``SGDClassifier(loss="log_loss")``, ``partial_fit`` chunk by
+   chunk, chunks and rows shuffled each epoch) on the same objective as the
+   in-memory logistic regression: ``alpha = 1 / (C * rows)``.
+
+Only one chunk's matrix is in memory at a time, so the peak grows with the
+vocabulary, not with the rows. ``class_weight="balanced"`` becomes per-row
+sample weights (``partial_fit`` does not take it). The fitted ``SGDClassifier``
+predicts probabilities as the in-memory one does (a sigmoid for two classes,
+normalised one-vs-rest sigmoids for more) and is served by the same compiled
+linear head.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+# From this many training rows on, logistic regression is fitted out of core (single-label data).
+# Measured on generated MR/SST-2 rows: at 50k rows liblinear took 5x the time of 5 SGD epochs for the same
+# accuracy (84.6 vs 84.5 %), and its copy of the features is the largest allocation of training.
+OUT_OF_CORE_ROWS = 40_000
+CHUNK_ROWS = 16384
+EPOCHS = 5
+
+
+def fit_out_of_core(features, texts: list[str], target: np.ndarray, *, C: float, class_weight, seed: int,
+                    jobs: int = 1, report=None):
+    """Return an ``SGDClassifier`` fitted on ``features.transform(texts)`` chunk by chunk (features already fitted).
+
+    ``report(message)``, if given, is told about each chunk written and each epoch.
+    """
+    import scipy.sparse as sp
+    from sklearn.linear_model import SGDClassifier
+
+    n = len(texts)
+    classes, codes = np.unique(target, return_inverse=True)
+    weights = None
+    if class_weight == "balanced":
+        per_class = n / (len(classes) * np.bincount(codes, minlength=len(classes)))
+        weights = per_class[codes]
+    clf = SGDClassifier(loss="log_loss", penalty="l2", alpha=1.0 / (float(C) * n), average=True,
+                        random_state=seed, n_jobs=jobs)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)  # data files are often sorted by label: chunks must mix the classes
+    with tempfile.TemporaryDirectory(prefix="vecclf-chunks-") as folder:
+        paths = []
+        for k, start in enumerate(range(0, n, CHUNK_ROWS)):
+            rows = np.sort(order[start : start + CHUNK_ROWS])
+            X = sp.csr_matrix(features.transform([texts[i] for i in rows.tolist()]), dtype=np.float32)
+            path = os.path.join(folder, f"{k}.npz")
+            sp.save_npz(path, X, compressed=False)
+            np.save(os.path.join(folder, f"{k}.rows.npy"), rows)
+            paths.append(path)
+            if report:
+                report(f"features built for {min(start + CHUNK_ROWS, n):,} of {n:,} rows")
+        for epoch in range(EPOCHS):
+            for k in rng.permutation(len(paths)).tolist():
+                X = sp.load_npz(paths[k])
+                rows = np.load(os.path.join(folder, f"{k}.rows.npy"))
+                mix = rng.permutation(len(rows))
+                X, rows = X[mix], rows[mix]
+                clf.partial_fit(X, target[rows], classes=classes,
+                                sample_weight=None if weights is None else weights[rows])
+            if report:
+                report(f"epoch {epoch + 1} of {EPOCHS} done")
+    return clf
