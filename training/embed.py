@@ -53,6 +53,8 @@ POOLINGS = ("mean", "sif", "tfidf", "meanmax")
 OOV_POLICIES = ("ignore", "subword")
 EMPTY_POLICIES = ("zeros", "error")
 SIF_A = 1e-3
+# Texts pooled in one step when embedding a large set.
+POOL_TEXTS = 65536
 
 
 def store_dir(store) -> str:
@@ -205,8 +207,10 @@ class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
         return store.tokenizer_for(getattr(self, "hyphens_", "split"))  # fitted before the rule existed: split
 
     def _pool(self, store: VectorStore, texts: list[str]) -> np.ndarray:
-        return pool(store, texts, pooling=self.pooling, oov=self.oov, empty=self.empty, weights=self._weighting(store),
-                    tokenizer=self.tokenizer(store))
+        # Large sets in slices: the per-token arrays of one slice, not of every text, are in memory at once.
+        weights, tokenizer = self._weighting(store), self.tokenizer(store)
+        return np.vstack([pool(store, texts[a : a + POOL_TEXTS], pooling=self.pooling, oov=self.oov, empty=self.empty,
+                               weights=weights, tokenizer=tokenizer) for a in range(0, max(len(texts), 1), POOL_TEXTS)])
 
     def compile(self, context) -> "PoolKernel":
         """Return the serving kernel of this fitted embedder (a dense source; see :mod:`vecclf.training.kernels`)."""

@@ -97,6 +97,7 @@ class TextModel(ClassifierMixin, BaseEstimator):
         if hasattr(features, "n_jobs"):
             features.set_params(n_jobs=jobs)
         if self.classifier == "logreg" and not self.multilabel_ and len(texts) >= OUT_OF_CORE_ROWS:
+            progress_step(f"fitting the {self.features} feature blocks on {len(texts):,} rows")
             with parallel_config(backend="threading"):
                 features.fit(texts, target)
             clf = fit_out_of_core(features, texts, target, C=self.C, class_weight=self.class_weight, seed=self.seed,

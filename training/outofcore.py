@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -57,17 +59,33 @@ def fit_out_of_core(features, texts: list[str], target: np.ndarray, *, C: float,
                         random_state=seed, n_jobs=jobs)
     rng = np.random.default_rng(seed)
     order = rng.permutation(n)  # data files are often sorted by label: chunks must mix the classes
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vecclf-chunks-") as folder:
         paths = []
-        for k, start in enumerate(range(0, n, CHUNK_ROWS)):
+        starts = range(0, n, CHUNK_ROWS)
+
+        def build(start: int):
             rows = np.sort(order[start : start + CHUNK_ROWS])
-            X = sp.csr_matrix(features.transform([texts[i] for i in rows.tolist()]), dtype=np.float32)
-            path = os.path.join(folder, f"{k}.npz")
-            sp.save_npz(path, X, compressed=False)
-            np.save(os.path.join(folder, f"{k}.rows.npy"), rows)
-            paths.append(path)
-            if report:
-                report(f"features built for {min(start + CHUNK_ROWS, n):,} of {n:,} rows")
+            return rows, sp.csr_matrix(features.transform([texts[i] for i in rows.tolist()]), dtype=np.float32)
+
+        # jobs threads build chunks side by side (numpy, scipy and pyarrow release the GIL for the heavy parts);
+        # at most jobs + 1 chunks are in memory at once.
+        with ThreadPoolExecutor(max(1, jobs)) as pool:
+            pending = [pool.submit(build, s) for s in starts[: max(1, jobs)]]
+            for k, start in enumerate(starts):
+                rows, X = pending.pop(0).result()
+                if k + len(pending) + 1 < len(starts):
+                    pending.append(pool.submit(build, starts[k + len(pending) + 1]))
+                path = os.path.join(folder, f"{k}.npz")
+                sp.save_npz(path, X, compressed=False)
+                np.save(os.path.join(folder, f"{k}.rows.npy"), rows)
+                paths.append(path)
+                del X
+                if report:
+                    left = (time.monotonic() - started) / (k + 1) * (len(starts) - k - 1)
+                    report(f"features built for {min(start + CHUNK_ROWS, n):,} of {n:,} rows (about {left:.0f} s "
+                           "left for the features, then the epochs)")
+        epochs_started = time.monotonic()
         for epoch in range(EPOCHS):
             for k in rng.permutation(len(paths)).tolist():
                 X = sp.load_npz(paths[k])
@@ -77,5 +95,14 @@ def fit_out_of_core(features, texts: list[str], target: np.ndarray, *, C: float,
                 clf.partial_fit(X, target[rows], classes=classes,
                                 sample_weight=None if weights is None else weights[rows])
             if report:
-                report(f"epoch {epoch + 1} of {EPOCHS} done")
+                left = (time.monotonic() - epochs_started) / (epoch + 1) * (EPOCHS - epoch - 1)
+                report(f"SGD epoch {epoch + 1} of {EPOCHS} done (about {left:.0f} s left)")
     return clf
+
+
+def sgd_classifier(C: float, n_rows: int, class_weight, seed: int, jobs: int = 1):
+    """Return the in-memory twin of the out-of-core fit (for model selection on large sets): same objective, epochs."""
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(loss="log_loss", penalty="l2", alpha=1.0 / (float(C) * max(n_rows, 1)), average=True,
+                         max_iter=EPOCHS, tol=None, class_weight=class_weight, random_state=seed, n_jobs=jobs)

@@ -46,6 +46,8 @@ from collections import Counter
 
 import numpy as np
 
+from vecclf.training.outofcore import OUT_OF_CORE_ROWS
+
 log = logging.getLogger(__name__)
 
 DEFAULT_C = 1.0
@@ -109,7 +111,10 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
         return config, {"mode": "auto", "folds": 0, "chosen": {"features": feats, "C": config["C"]},
                         "note": "too few rows per class to cross-validate; used the default candidate"}
     settings = [(feats, c) for feats, grid in CANDIDATES for c in ([C] if C is not None else grid)]
-    search = _Search(texts, labels, base, multilabel, max(1, int(jobs or 1)))
+    # A set the final fit will take out of core is searched with that solver (SGD): the C chosen is the C of the
+    # fit that uses it, and the search costs a fraction of liblinear's at large C.
+    sgd = classifier == "logreg" and not multilabel and n_rows >= OUT_OF_CORE_ROWS
+    search = _Search(texts, labels, {**base, "sgd": sgd}, multilabel, max(1, int(jobs or 1)))
     accs: dict[tuple, list[float]] = {s: [] for s in settings}
     seconds: dict[tuple, float] = {s: 0.0 for s in settings}
     alive = list(settings)
@@ -133,7 +138,9 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
         else:
             search.score(alive, accs, seconds)
         fold_seconds = time.monotonic() - fold_started
-        log.info("auto: fold %d of %d: %s", k + 1, len(folds),
+        # The next folds score fewer settings (about half each): a rough guess of the time left.
+        left = sum(fold_seconds * 0.6 ** j for j in range(1, len(folds) - k))
+        log.info("auto: fold %d of %d done in %.0f s (about %.0f s left): %s", k + 1, len(folds), fold_seconds, left,
                  ", ".join(f"{f} C={c}: {np.mean(accs[(f, c)]):.4f}" for f, c in alive))
         if k < len(folds) - 1:
             keep = max(KEEP_AT_LEAST, -(-len(alive) // 2))
@@ -159,6 +166,7 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
     chosen = {"features": best[0], "C": best[1]}
     report = {"mode": "auto", "folds": len(folds), "metric": "accuracy", "rows": len(texts), "of_rows": n_rows,
               "chosen": chosen, "candidates": scores, "search": "successive halving over folds",
+              "solver": "sgd" if sgd else classifier,
               "seconds": round(time.monotonic() - started, 2), "budget": budget}
     return {**base, **chosen}, report
 
@@ -256,8 +264,13 @@ def _fit_one(Xtr, Xte, ytr, yte, c, base, multilabel, n_classes):
     from vecclf.training.classifiers import build_classifier, quiet_convergence
 
     t0 = time.monotonic()
-    clf = build_classifier(base["classifier"], C=c, seed=base["seed"], class_weight=base["class_weight"],
-                           multilabel=multilabel, n_classes=n_classes)
+    if base.get("sgd"):
+        from vecclf.training.outofcore import sgd_classifier
+
+        clf = sgd_classifier(c, Xtr.shape[0], base["class_weight"], base["seed"])
+    else:
+        clf = build_classifier(base["classifier"], C=c, seed=base["seed"], class_weight=base["class_weight"],
+                               multilabel=multilabel, n_classes=n_classes)
     with quiet_convergence():
         clf.fit(Xtr, ytr)
     pred = clf.predict(Xte)

@@ -109,3 +109,15 @@ def test_unknown_feature_set_is_refused():
     """A misspelt feature set name raises with the list of choices."""
     with pytest.raises(ValueError, match="hybrid-pos"):
         build_features("hybird", "tiny", None)
+
+
+def test_word_codes_agree_below_and_above_the_arrow_threshold(monkeypatch):
+    """Character n-gram entries are the same whether words get codes from a dict or from pyarrow's hash kernel."""
+    from vecclf.training.features import chars
+
+    texts = [f"{t} number {i} café" for i, t in enumerate(TEXTS * 10)]
+    block = CharNgrams().fit(texts)
+    by_dict = block.transform(texts).toarray()
+    monkeypatch.setattr(chars, "_ARROW_WORDS", 0)
+    by_arrow = CharNgrams().fit(texts).transform(texts).toarray()
+    np.testing.assert_array_equal(by_dict, by_arrow)

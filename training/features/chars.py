@@ -12,6 +12,8 @@ the tests compare both.
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -34,6 +36,8 @@ def _log_tf_steps(n: int) -> np.ndarray:
 # import, so in the gunicorn master); a text with more occurrences than RUN takes the run-by-run arithmetic.
 _TF_STEPS = _log_tf_steps(RUN)
 _STEPS = np.arange(RUN)
+# From this many word occurrences on, pyarrow's hash kernel gives the words their codes.
+_ARROW_WORDS = 4096
 # Words whose columns a training transform keeps (~250 bytes each): more than most corpora have.
 TRAINING_CACHE_WORDS = 200_000
 
@@ -228,10 +232,20 @@ def occurrence_grams(per_doc: list[list[str]], grams_of) -> tuple[np.ndarray, np
     ``grams_of(words)`` gives each distinct word's grams as the bytes of an int64 array.
     """
     counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
-    codes: dict[str, int] = {}
-    occurrences = np.fromiter((codes.setdefault(w, len(codes)) for d in per_doc for w in d), dtype=np.int64,
-                              count=int(counts.sum()))
-    grams = grams_of(list(codes))
+    flat = list(chain.from_iterable(per_doc))
+    if len(flat) > _ARROW_WORDS:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        encoded = pc.dictionary_encode(pa.array(flat, type=pa.large_string()))
+        occurrences = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        distinct_words = encoded.dictionary.to_pylist()
+    else:
+        codes: dict[str, int] = {}
+        occurrences = np.fromiter((codes.setdefault(w, len(codes)) for w in flat), dtype=np.int64, count=len(flat))
+        distinct_words = list(codes)
+    del flat
+    grams = grams_of(distinct_words)
     if not grams:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
