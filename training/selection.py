@@ -214,7 +214,14 @@ class _Search:
         started = time.monotonic()
         matrices = self._matrices(list(dict.fromkeys(f for f, _ in settings)))
         built = time.monotonic() - started
-        if self.jobs > 1 and len(settings) > 1:
+        if self.jobs > 1 and len(settings) > 1 and self.base.get("sgd"):
+            # SGD keeps its random state in the estimator: threads reproduce, and share the matrices.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self.jobs) as pool:
+                results = list(pool.map(lambda s: _fit_one(*matrices[s[0]], self.target[tr], self.target[te], s[1],
+                                                           self.base, self.multilabel, self.n_classes), settings))
+        elif self.jobs > 1 and len(settings) > 1:
             # Processes, not threads: liblinear draws from one global random generator, so fits in threads
             # would not be reproducible. joblib hands the matrices over as memory maps.
             from joblib import Parallel, delayed
