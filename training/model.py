@@ -8,7 +8,6 @@ and for multi-label models the ``labels`` whose score passes ``threshold``.
 
 from __future__ import annotations
 
-import logging
 import os
 
 import numpy as np
@@ -18,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils.validation import check_is_fitted
 
+from vecclf.training import progress
 from vecclf.training.classifiers import build_classifier, quiet_convergence
 from vecclf.training.outofcore import OUT_OF_CORE_ROWS, fit_out_of_core
 from vecclf.training.embed import DocumentEmbedder, as_text_list
@@ -25,7 +25,6 @@ from vecclf.training.errors import DataError
 from vecclf.training.features import build_features
 
 
-log = logging.getLogger(__name__)
 # Texts per predict_proba step.
 PREDICT_CHUNK = 16384
 
@@ -97,11 +96,11 @@ class TextModel(ClassifierMixin, BaseEstimator):
         if hasattr(features, "n_jobs"):
             features.set_params(n_jobs=jobs)
         if self.classifier == "logreg" and not self.multilabel_ and len(texts) >= OUT_OF_CORE_ROWS:
-            progress_step(f"fitting the {self.features} feature blocks on {len(texts):,} rows")
+            progress.step(f"fitting the {self.features} feature blocks on {len(texts):,} rows")
             with parallel_config(backend="threading"):
                 features.fit(texts, target)
             clf = fit_out_of_core(features, texts, target, C=self.C, class_weight=self.class_weight, seed=self.seed,
-                                  jobs=jobs, report=progress_step)
+                                  jobs=jobs, report=progress.step)
             self.pipeline_ = Pipeline([("features", features), ("clf", clf)])
             return self
         self.pipeline_ = Pipeline([
@@ -165,11 +164,6 @@ def _jobs(n_jobs) -> int:
     if not n_jobs:
         return cores
     return max(1, cores + 1 + n_jobs) if n_jobs < 0 else int(n_jobs)
-
-
-def progress_step(message: str) -> None:
-    """Report a step of a long fit."""
-    log.info("%s", message)
 
 
 def explanations(classes: list[str], rows: list[list[float]], labels_over=None) -> list[dict]:

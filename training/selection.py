@@ -23,9 +23,13 @@ What keeps it cheap:
 - **Parallel fits.** ``jobs`` threads fit the classifiers of a fold side by
   side (liblinear runs without the GIL), and the blocks of a fold.
 
-``budget`` (seconds) bounds the search: a fold whose settings would start
-after it has run out is not run; the settings scored so far decide (the
-first fold of the first candidate always runs).
+``budget`` (seconds) is a wall-clock bound on the search: on the first
+fold, a candidate starts only if the time the last candidate took is left
+(the first candidate always runs, so even a budget of 0 chooses among
+measured settings); a later fold starts only if the time the last fold took
+is left. The folds finished decide; entries scored on fewer folds than the
+search has say how many (``folds``), and candidates never started say
+``skipped``. Only the first fold of a costlier candidate can overrun it.
 
 The candidates (found on MR/SST-2/TREC cross-validation and kept few on
 purpose, so the defaults generalise rather than fit those sets):
@@ -40,15 +44,13 @@ purpose, so the defaults generalise rather than fit those sets):
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 
 import numpy as np
 
+from vecclf.training import progress
 from vecclf.training.outofcore import OUT_OF_CORE_ROWS
-
-log = logging.getLogger(__name__)
 
 DEFAULT_C = 1.0
 # Cheapest first, so a tight budget still yields a sensible model.
@@ -118,36 +120,39 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
     accs: dict[tuple, list[float]] = {s: [] for s in settings}
     seconds: dict[tuple, float] = {s: 0.0 for s in settings}
     alive = list(settings)
-    skipped: set[tuple] = set()
-    pruned: dict[tuple, int] = {}
-    fold_seconds = 0.0
+    pruned: set[tuple] = set()
+    deadline = Deadline(budget, started)
     for k, (tr, te) in enumerate(folds):
-        if k and budget is not None and time.monotonic() + fold_seconds > started + budget:
-            break
-        fold_started = time.monotonic()
-        search.start_fold(tr, te)
-        if k == 0 and budget is not None:
-            groups = list(dict.fromkeys(f for f, _ in alive))
-            for g, feats in enumerate(groups):  # candidates in order while the budget lasts; the first always runs
-                group = [s for s in alive if s[0] == feats]
-                if g and time.monotonic() > started + budget:
-                    skipped.update(group)
-                    continue
-                search.score(group, accs, seconds)
-            alive = [s for s in alive if s not in skipped]
-        else:
-            search.score(alive, accs, seconds)
-        fold_seconds = time.monotonic() - fold_started
-        # The next folds score fewer settings (about half each): a rough guess of the time left.
-        left = sum(fold_seconds * 0.6 ** j for j in range(1, len(folds) - k))
-        log.info("auto: fold %d of %d done in %.0f s (about %.0f s left): %s", k + 1, len(folds), fold_seconds, left,
-                 ", ".join(f"{f} C={c}: {np.mean(accs[(f, c)]):.4f}" for f, c in alive))
-        if k < len(folds) - 1:
+        if k:
+            if not deadline.allows(deadline.fold_seconds):
+                break
+            # Successive halving: the better half (at least KEEP_AT_LEAST) by mean accuracy so far go on.
             keep = max(KEEP_AT_LEAST, -(-len(alive) // 2))
             ranked = sorted(alive, key=lambda s: (-np.mean(accs[s]), settings.index(s)))
-            for s in ranked[keep:]:
-                pruned[s] = k + 1
+            pruned.update(ranked[keep:])
             alive = [s for s in alive if s in ranked[:keep]]
+        fold_started = time.monotonic()
+        search.start_fold(tr, te)
+        if k == 0:
+            # Candidate by candidate, while the budget allows the time the last one took (the first always runs).
+            ran = []
+            for feats in dict.fromkeys(f for f, _ in alive):
+                if ran and not deadline.allows(deadline.group_seconds):
+                    continue
+                group_started = time.monotonic()
+                group = [s for s in alive if s[0] == feats]
+                search.score(group, accs, seconds)
+                ran.extend(group)
+                deadline.group_seconds = time.monotonic() - group_started
+            alive = ran
+        else:
+            search.score(alive, accs, seconds)
+        deadline.fold_seconds = time.monotonic() - fold_started
+        # The next folds score about half as many settings each: a rough guess of the time left.
+        left = sum(deadline.fold_seconds * 0.6 ** j for j in range(1, len(folds) - k))
+        progress.step(f"auto: fold {k + 1} of {len(folds)} done in {deadline.fold_seconds:.0f} s"
+                      + (f" (about {left:.0f} s left)" if k < len(folds) - 1 else "") + ": "
+                      + ", ".join(f"{f} C={c}: {np.mean(accs[(f, c)]):.4f}" for f, c in alive))
     scores = []
     for s in settings:
         feats, c = s
@@ -169,6 +174,19 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
               "solver": "sgd" if sgd else classifier,
               "seconds": round(time.monotonic() - started, 2), "budget": budget}
     return {**base, **chosen}, report
+
+
+class Deadline:
+    """When the search must end, and how long the last fold and the last candidate (on the first fold) took."""
+
+    def __init__(self, budget: float | None, started: float):
+        self.at = None if budget is None else started + budget
+        self.fold_seconds = 0.0
+        self.group_seconds = 0.0
+
+    def allows(self, seconds: float) -> bool:
+        """Return whether ``seconds`` of work started now would end before the deadline."""
+        return self.at is None or time.monotonic() + seconds <= self.at
 
 
 def _sample(texts, labels, size: int, multilabel: bool, seed: int):

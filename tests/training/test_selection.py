@@ -80,24 +80,31 @@ def slow_fits(monkeypatch):
     return now
 
 
-@pytest.mark.parametrize("budget, dense_folds", [(0.0, 1), (45.0, 1), (75.0, 2), (105.0, 3)])
-def test_budget_is_checked_fold_by_fold_inside_a_candidate(tiny_vectors, corpus, slow_fits, budget, dense_folds):
-    """A fold starts only if the last fold's time is left; the folds finished are used, and the entries say how many."""
+# 10 s per classifier fit: fold 1 takes 30 s for dense (3 C), 40 for hybrid (4), 30 for hybrid-pos (3); then
+# 5, 3, 2 and 2 settings on folds 2-5 (50, 30, 20 and 20 s).
+@pytest.mark.parametrize("budget, candidates_run, folds_run", [(0.0, 1, 1), (45.0, 1, 1), (75.0, 2, 1),
+                                                               (210.0, 3, 4), (10_000.0, 3, 5)])
+def test_budget_is_checked_candidate_by_candidate_and_fold_by_fold(tiny_vectors, corpus, slow_fits, budget,
+                                                                    candidates_run, folds_run):
+    """A candidate (first fold) or fold starts only if the last one's time is left; entries say how many folds ran."""
     store, _, _ = tiny_vectors
     config, report = choose_config(*corpus, vectors="tiny", store=str(store), budget=budget)
-    first, grid = selection.CANDIDATES[0]
-    dense = [s for s in report["candidates"] if s["features"] == first]
-    assert [s.get("folds") for s in dense] == [dense_folds] * len(grid)
-    assert all(s.get("skipped") == "budget" for s in report["candidates"] if s["features"] != first)
-    assert config["features"] == first
+    names = [f for f, _ in selection.CANDIDATES]
+    ran = [s for s in report["candidates"] if "cv_accuracy" in s]
+    assert sorted({s["features"] for s in ran}, key=names.index) == names[:candidates_run]
+    assert all(s.get("skipped") == "budget" for s in report["candidates"] if s["features"] not in names[:candidates_run])
+    assert max(s.get("folds", report["folds"]) for s in ran) == folds_run
+    assert all(("folds" in s) == (s.get("folds", report["folds"]) < report["folds"]) for s in ran)
+    assert config["features"] in names[:candidates_run]
     assert report["seconds"] <= max(budget, 30.0)
 
 
 def test_a_search_with_time_left_scores_every_fold(tiny_vectors, corpus, slow_fits):
-    """With enough budget no entry is cut short (no "folds" key) and nothing is skipped."""
+    """With enough budget nothing is skipped and the settings kept to the end ran every fold."""
     store, _, _ = tiny_vectors
     _, report = choose_config(*corpus, vectors="tiny", store=str(store), budget=10_000.0)
-    assert all("cv_accuracy" in s and "folds" not in s for s in report["candidates"])
+    assert all("cv_accuracy" in s for s in report["candidates"])
+    assert all("folds" not in s for s in report["candidates"] if not s.get("pruned"))
 
 
 def test_large_sets_are_searched_on_a_stratified_sample(tiny_vectors, corpus, monkeypatch):

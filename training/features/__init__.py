@@ -45,6 +45,9 @@ __all__ = ["BOS", "EOS", "FEATURE_SETS", "CharNgrams", "DenseScale", "FirstWords
            "compile_features", "dense_block", "pack_terms", "unpack_terms"]
 
 FEATURE_SETS = ("mean", "sif", "meanmax", "dense", "hybrid", "hybrid-pos")
+# The most frequent word n-grams a model keeps: bounds the model (and its bundle) on very large data;
+# SST-2 has ~100k, 200k generated MR/SST-2 rows ~160k.
+MAX_WORD_TERMS = 2_000_000
 
 
 def build_features(name: str, vectors: str, store: str | None, lowercase: bool = True, dense_weight: float = 1.0):
@@ -59,7 +62,7 @@ def build_features(name: str, vectors: str, store: str | None, lowercase: bool =
     if name in ("hybrid", "hybrid-pos"):
         pos = name == "hybrid-pos"
         blocks = [
-            ("words", NBNgrams(lowercase=lowercase, bos=pos)),
+            ("words", NBNgrams(lowercase=lowercase, bos=pos, max_features=MAX_WORD_TERMS)),
             ("chars", CharNgrams(lowercase=lowercase)),
             ("dense", dense_block(vectors, store, ("mean",), weight=dense_weight)),
         ]
