@@ -26,7 +26,7 @@ from vecclf.training.features import build_features
 
 
 # Texts per predict_proba step.
-PREDICT_CHUNK = 16384
+PREDICT_CHUNK = 8192
 
 
 class TextModel(ClassifierMixin, BaseEstimator):
