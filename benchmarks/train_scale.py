@@ -206,7 +206,7 @@ def table(results: dict, meta: dict) -> str:
     """Return the Markdown section for ``results`` ({rows: {method: measurement}})."""
     how = (f"`nice python benchmarks/train_scale.py --rows {' '.join(str(n) for n in results)}`"
            if "runs" not in meta else
-           "runs of `nice python benchmarks/train_scale.py` side by side, " + "; ".join(f"`{r}`" for r in meta["runs"])
+           "runs of `nice python benchmarks/train_scale.py` at the same time, " + "; ".join(f"`{r}" for r in meta["runs"])
            + ", joined with `--combine`")
     lines = [
         "## Training at scale",
@@ -350,8 +350,9 @@ def combine(paths: list[Path], docs: bool) -> int:
     results = dict(sorted(results.items()))
     meta = {**metas[0], "load_start": min(m["load_start"] for m in metas),
             "load_end": max(m["load_end"] for m in metas)}
-    meta["runs"] = [f"--rows {' '.join(map(str, m.get('rows', [])))} (load {m['load_start']:.1f} -> "
-                    f"{m['load_end']:.1f})" for m in metas]
+    meta["runs"] = [f"--rows {' '.join(map(str, m.get('rows', [])))}` at commit {m['commit']} (load "
+                    f"{m['load_start']:.1f} → {m['load_end']:.1f})" for m in metas]
+    meta["commit"] = " and ".join(dict.fromkeys(m["commit"] for m in metas))
     text = table(results, meta)
     print(text)
     if docs:
