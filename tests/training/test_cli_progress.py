@@ -26,7 +26,7 @@ def test_train_prints_a_line_per_step(cli, tiny_vectors, data):
     shown = steps(err)
     assert shown[0] == f"reading {data}" and shown[1].startswith("read 60 rows, 2 labels")
     assert any(s.startswith("choosing features and C on 48 training rows") for s in shown)
-    assert any(s.startswith("auto: dense C=0.3: ") for s in shown)
+    assert any(s.startswith("auto: fold 1 of ") and "dense C=0.3: " in s for s in shown)
     assert any(s.startswith("fitting ") for s in shown) and any(s.startswith("evaluating on 12") for s in shown)
     assert shown[-1].startswith("saved m v1 (current), accuracy ")
     assert "\r" not in err
