@@ -326,6 +326,9 @@ def main(argv=None) -> int:
                 print(f"[train_scale] {n:,} rows: {method} (load {load_average():.1f})", file=sys.stderr, flush=True)
                 results[n][method] = run_method(method, data["paths"][n], data["paths"]["test"], store, args.timeout)
                 print(f"[train_scale]   {json.dumps(results[n][method])}", file=sys.stderr, flush=True)
+                if args.json:  # after every run, so a long run stopped early keeps what it measured
+                    meta.update(load_end=load_average(), rows=[r for r in args.rows if r in results])
+                    Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=2), "utf-8")
     meta["load_end"] = load_average()
     meta["rows"] = list(args.rows)
     if args.json:
