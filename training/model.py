@@ -8,6 +8,7 @@ and for multi-label models the ``labels`` whose score passes ``threshold``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -93,12 +94,11 @@ class TextModel(ClassifierMixin, BaseEstimator):
             return self
         features = build_features(self.features, self.vectors, self.store, self._lowercase(), self.dense_weight)
         jobs = _jobs(getattr(self, "n_jobs", 1))
-        if hasattr(features, "n_jobs"):
-            features.set_params(n_jobs=jobs)
         if self.classifier == "logreg" and not self.multilabel_ and len(texts) >= OUT_OF_CORE_ROWS:
             progress.step(f"fitting the {self.features} feature blocks on {len(texts):,} rows")
-            with parallel_config(backend="threading"):
+            with _blocks_in_threads(features, jobs):
                 features.fit(texts, target)
+            # Chunks are built side by side in threads; each chunk's blocks one after another.
             clf = fit_out_of_core(features, texts, target, C=self.C, class_weight=self.class_weight, seed=self.seed,
                                   jobs=jobs, report=progress.step)
             self.pipeline_ = Pipeline([("features", features), ("clf", clf)])
@@ -108,7 +108,7 @@ class TextModel(ClassifierMixin, BaseEstimator):
             ("clf", build_classifier(self.classifier, C=self.C, seed=self.seed, class_weight=self.class_weight,
                                      multilabel=self.multilabel_, n_classes=len(self.classes_))),
         ])
-        with quiet_convergence(), parallel_config(backend="threading"):
+        with quiet_convergence(), _blocks_in_threads(features, jobs):
             self.pipeline_.fit(texts, target)
         _drop_pruned_terms(self.pipeline_)
         return self
@@ -156,6 +156,24 @@ class TextModel(ClassifierMixin, BaseEstimator):
             elif hasattr(step, "transformer_list"):
                 stack[:0] = [sub for _, sub in step.transformer_list]
         raise DataError("this model has no document embedder")
+
+
+@contextlib.contextmanager
+def _blocks_in_threads(features, jobs: int):
+    """Fit a FeatureUnion's blocks in ``jobs`` threads; afterwards it transforms serially again.
+
+    A fitted union must not keep ``n_jobs``: its transform would then start joblib worker processes and send
+    them every block (vocabularies included) on each call, when predicting or serving.
+    """
+    if not hasattr(features, "n_jobs") or jobs <= 1:
+        yield
+        return
+    features.set_params(n_jobs=jobs)
+    try:
+        with parallel_config(backend="threading"):
+            yield
+    finally:
+        features.set_params(n_jobs=None)
 
 
 def _jobs(n_jobs) -> int:

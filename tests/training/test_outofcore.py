@@ -66,3 +66,12 @@ def test_out_of_core_model_round_trips_as_a_bundle(tiny_vectors, small_chunks):
     reg.save("big", model, {"vectors": {"name": "tiny", "sha256": model.embedder().vectors_sha256_}})
     loaded, _ = reg.load("big")
     np.testing.assert_array_equal(loaded.predict_proba(texts[:10]), model.predict_proba(texts[:10]))
+
+
+def test_fitted_unions_transform_in_process(tiny_vectors, small_chunks):
+    """Blocks fit in threads, but a fitted model's feature union keeps no n_jobs (no worker processes later)."""
+    store, _, _ = tiny_vectors
+    texts, labels = make_corpus(100)
+    for n in (100, 40):  # out of core, and in memory
+        model = TextModel(vectors="tiny", store=str(store), features="hybrid", n_jobs=2).fit(texts[:n], labels[:n])
+        assert model.pipeline_.named_steps["features"].n_jobs is None
