@@ -206,16 +206,17 @@ def table(results: dict, meta: dict) -> str:
     """Return the Markdown section for ``results`` ({rows: {method: measurement}})."""
     how = (f"`nice python benchmarks/train_scale.py --rows {' '.join(str(n) for n in results)}`"
            if "runs" not in meta else
-           "runs of `nice python benchmarks/train_scale.py` at the same time, " + "; ".join(f"`{r}" for r in meta["runs"])
+           "runs of `nice python benchmarks/train_scale.py`, partly at the same time: " + "; ".join(f"`{r}" for r in meta["runs"])
            + ", joined with `--combine`")
     lines = [
         "## Training at scale",
         "",
-        f"{how} on {meta['date']}, "
-        f"vecclf at commit {meta['commit']}: {meta['cores']} cores shared with other jobs, Python {meta['python']}; "
+        f"{how} on {meta['date']}"
+        + (f", vecclf at commit {meta['commit']}" if "runs" not in meta else "")
+        + f": {meta['cores']} cores shared with other jobs, Python {meta['python']}; "
         f"1-minute load average {meta['load_start']:.1f} at the start, {meta['load_end']:.1f} at the end. "
-        "Each run is one process from start to the test accuracy; the methods ran one after another on the same "
-        "files, so read the ratios, not the absolute seconds.",
+        "Each run is one process from start to the test accuracy, on the same files; the machine was shared, "
+        "so read the ratios, not the absolute seconds.",
         "",
         f"Rows: one to three same-label MR/SST-2 sentences joined (6:3:1), drawn from {meta['train_sentences']:,} "
         f"distinct sentences; test: {TEST_ROWS:,} rows made from {meta['test_sentences']:,} other sentences. "
