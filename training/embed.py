@@ -210,7 +210,7 @@ class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
         # Large sets in slices: the per-token arrays of one slice, not of every text, are in memory at once.
         weights, tokenizer = self._weighting(store), self.tokenizer(store)
         return np.vstack([pool(store, texts[a : a + POOL_TEXTS], pooling=self.pooling, oov=self.oov, empty=self.empty,
-                               weights=weights, tokenizer=tokenizer) for a in range(0, max(len(texts), 1), POOL_TEXTS)])
+                               weights=weights, tokenizer=tokenizer, first=a) for a in range(0, max(len(texts), 1), POOL_TEXTS)])
 
     def compile(self, context) -> "PoolKernel":
         """Return the serving kernel of this fitted embedder (a dense source; see :mod:`vecclf.training.kernels`)."""

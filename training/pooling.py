@@ -109,17 +109,19 @@ def pool(
     empty: str = "zeros",
     weights: Callable[[np.ndarray], np.ndarray] | None = None,
     tokenizer=None,
+    first: int = 0,
 ) -> np.ndarray:
     """Return the pooled (n, dim) or, for ``meanmax``, (n, 2 * dim) float32 document vectors of ``texts``.
 
-    ``weights(rows)`` gives the weight of each vector row (None: all 1); ``tokenizer`` as in :func:`token_rows`.
+    ``weights(rows)`` gives the weight of each vector row (None: all 1); ``tokenizer`` as in :func:`token_rows`;
+    ``first`` is the index of ``texts[0]`` in the caller's whole set (errors name texts by that index).
 
     Raises:
         DataError: ``empty="error"`` and a text has no word with a vector.
     """
     use_subword = oov == "subword" and store.ngrams is not None
     tr = token_rows(store, texts, keep_oov=use_subword, tokenizer=tokenizer)
-    return pool_rows(store, tr, pooling=pooling, empty=empty, weights=weights, texts=texts)
+    return pool_rows(store, tr, pooling=pooling, empty=empty, weights=weights, texts=texts, first=first)
 
 
 def pool_rows(
@@ -130,6 +132,7 @@ def pool_rows(
     empty: str = "zeros",
     weights: Callable[[np.ndarray], np.ndarray] | None = None,
     texts: list[str] | None = None,
+    first: int = 0,
 ) -> np.ndarray:
     """Return the pooled document vectors of already-mapped tokens (see :func:`pool`).
 
@@ -141,7 +144,7 @@ def pool_rows(
     rows = tr.rows[known]
     docs = doc_ids[known]
     if not (store.ngrams is not None and tr.oov_words) and len(rows) * store.dim <= _DIRECT_FLOATS:
-        return _pool_direct(store, rows, docs, n_docs, pooling, empty, weights, texts)
+        return _pool_direct(store, rows, docs, n_docs, pooling, empty, weights, texts, first)
     import scipy.sparse as sp
 
     uniq, inverse = _distinct(rows, store.size)
@@ -162,7 +165,7 @@ def pool_rows(
             order = np.argsort(docs, kind="stable")
             docs, inverse, weight = docs[order], inverse[order], weight[order]
     counts = np.bincount(docs, weights=weight, minlength=n_docs)
-    _check_empty(counts, empty, texts)
+    _check_empty(counts, empty, texts, first)
     indptr = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(np.bincount(docs, minlength=n_docs), out=indptr[1:])
     # Entries are already grouped by document, so the CSR matrix is built without sorting.
@@ -175,7 +178,7 @@ def pool_rows(
     return np.hstack([mean, _segment_max(table, inverse, docs, n_docs, store.dim)])
 
 
-def _pool_direct(store, rows, docs, n_docs, pooling, empty, weights, texts) -> np.ndarray:
+def _pool_direct(store, rows, docs, n_docs, pooling, empty, weights, texts, first=0) -> np.ndarray:
     """Return :func:`pool_rows`'s result for a batch small enough to copy each token's vector (no subwords).
 
     A sparse product costs a fixed ~50 us to set up; a request of a few texts gathers its rows and
@@ -184,7 +187,7 @@ def _pool_direct(store, rows, docs, n_docs, pooling, empty, weights, texts) -> n
     table = np.asarray(store.vectors.view(np.ndarray)[rows], dtype=np.float32)
     weight = weights(rows).astype(np.float32) if weights is not None else None
     counts = np.bincount(docs, weights=weight, minlength=n_docs)
-    _check_empty(counts, empty, texts)
+    _check_empty(counts, empty, texts, first)
     mean = np.zeros((n_docs, store.dim), dtype=np.float32)
     maxed = np.zeros_like(mean) if pooling == "meanmax" else None
     if len(rows):
@@ -197,11 +200,11 @@ def _pool_direct(store, rows, docs, n_docs, pooling, empty, weights, texts) -> n
     return mean if maxed is None else np.hstack([mean, maxed])
 
 
-def _check_empty(counts: np.ndarray, empty: str, texts: list[str] | None) -> None:
+def _check_empty(counts: np.ndarray, empty: str, texts: list[str] | None, first: int = 0) -> None:
     if empty == "error" and (counts == 0).any():
-        first = int(np.flatnonzero(counts == 0)[0])
-        shown = f" ({texts[first][:60]!r})" if texts is not None else ""
-        raise DataError(f"text {first} has no word with a vector{shown}")
+        at = int(np.flatnonzero(counts == 0)[0])
+        shown = f" ({texts[at][:60]!r})" if texts is not None else ""
+        raise DataError(f"text {first + at} has no word with a vector{shown}")
 
 
 def _distinct(rows: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -163,3 +163,14 @@ def test_normalize_gives_unit_rows(tiny_vectors):
     out = _embedder(store, normalize=True).fit(DOCS).transform(DOCS + ["qqq"])
     np.testing.assert_allclose(np.linalg.norm(out[:-1], axis=1), 1, atol=1e-5)
     assert not out[-1].any()
+
+
+def test_an_empty_text_past_the_first_slice_is_named_by_its_position(tiny_vectors, monkeypatch):
+    """Large sets are pooled in slices; the error names the text's index in the whole set, not in its slice."""
+    import vecclf.training.embed as embed_module
+
+    monkeypatch.setattr(embed_module, "POOL_TEXTS", 2)
+    store, _, _ = tiny_vectors
+    emb = _embedder(store, empty="error").fit(DOCS[:2])
+    with pytest.raises(DataError, match=r"text 4 has no word with a vector \('qqq zzz'\)"):
+        emb.transform(["good", "good", "good", "good", "qqq zzz"])
