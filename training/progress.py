@@ -14,6 +14,8 @@ whether) it is shown. Use the module-level functions::
         ...
     with progress.timed("load", model="sentiment") as info:  # a step that reports when it ends
         info["rows"] = 9613                                   # fields for its closing line
+    with progress.prefixed("outer fold 2 of 5"):              # every line inside says which part it is
+        ...
 
 How it is shown depends on :func:`configure`, which ``vecclf``'s ``main``
 calls once (from ``VECCLF_PROGRESS``):
@@ -176,7 +178,23 @@ class _SentBar:
         self.close()
 
 
-_reporter: Reporter | Forwarder = Reporter(mode="off")
+class Prefixed:
+    """A reporter that shows another's lines and bars with ``<prefix>: `` before them (see :func:`prefixed`)."""
+
+    def __init__(self, inner: "Reporter | Forwarder | Prefixed", prefix: str):
+        self.inner, self.prefix = inner, prefix
+        self.mode = inner.mode
+
+    def line(self, message: str, **fields) -> None:
+        """Pass one line on, prefixed."""
+        self.inner.line(f"{self.prefix}: {message}", **fields)
+
+    def bar(self, total: float | None, desc: str, unit: str):
+        """Return the inner reporter's bar, its description prefixed."""
+        return self.inner.bar(total, f"{self.prefix}: {desc}", unit)
+
+
+_reporter: Reporter | Forwarder | Prefixed = Reporter(mode="off")
 
 
 def configure(stream: IO[str] | None = None, mode: str = "auto", interval: float = 15.0) -> Reporter | Forwarder:
@@ -258,6 +276,16 @@ def timed(name: str, **fields) -> Iterator[dict]:
         raise
     info["seconds"] = round(time.monotonic() - started, 3)
     _reporter.line(f"{name}: done", **info)
+
+
+@contextlib.contextmanager
+def prefixed(prefix: str) -> Iterator[None]:
+    """Show every line and bar of the ``with`` block with ``<prefix>: `` before it (a step inside a larger one)."""
+    previous = restore(Prefixed(_reporter, prefix))
+    try:
+        yield
+    finally:
+        restore(previous)
 
 
 def bar(total: float | None, desc: str, unit: str = "it") -> "Bar | _SentBar":

@@ -81,6 +81,21 @@ def test_timed_step_reports_a_failure_and_reraises(report):
     assert "load: failed" in out.getvalue().splitlines()[-1] and "error='x'" in out.getvalue()
 
 
+def test_prefixed_block_names_its_part_and_ends_with_it(report):
+    """Inside progress.prefixed every line and bar carries the prefix (nested ones too); after it, none does."""
+    out = report("lines", interval=0.0)
+    with progress.prefixed("outer fold 1 of 3"):
+        progress.step("auto: fold 1 of 5 done")
+        with progress.prefixed("part"), progress.bar(2, "fitting", unit="rows") as bar:
+            bar.update(2)
+        assert progress.mode() == "lines"
+    progress.step("fitting the model")
+    lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    assert lines[0] == "outer fold 1 of 3: auto: fold 1 of 5 done"
+    assert lines[1] == "outer fold 1 of 3: part: fitting (2 rows)"
+    assert lines[-1] == "fitting the model"
+
+
 def test_off_prints_nothing(report):
     """With progress off, steps, bars and timed steps write nothing."""
     out = report("off")
