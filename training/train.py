@@ -129,6 +129,7 @@ def train(
         train_ds = ds
     elif cv is not None:
         train_ds = ds
+        cv_folds(ds, cv, seed)  # refuse a bad K before any work
     else:
         train_idx, test_idx = split(ds, test_size if test_size is not None else 0.2, seed)
         train_ds, test_ds = subset(ds, train_idx), subset(ds, test_idx)
@@ -139,12 +140,16 @@ def train(
 
         finetuned = finetuned_for_training(store, vstore.name, unlabelled, text_column=text_column, seed=seed)
         vstore = open_store(store, finetuned["name"])
-    config, selection = choose_training(train_ds, vstore=vstore, store=store, features=features,
-                                        classifier=classifier, C=C, class_weight=class_weight, seed=seed,
-                                        budget=budget, jobs=jobs)
+
+    def choose(part: Dataset) -> tuple[dict, dict]:
+        # The whole choice in one place: --cv repeats it inside every fold, the model takes it on all the rows.
+        return choose_training(part, vstore=vstore, store=store, features=features, classifier=classifier, C=C,
+                               class_weight=class_weight, seed=seed, budget=budget, jobs=jobs)
+
     report: dict = {}
     if cv is not None:
-        report["metrics"] = cross_validate(train_ds, config, cv, seed)
+        report["metrics"] = cross_validate(train_ds, choose, cv, seed)
+    config, selection = choose(train_ds)
     progress.step(f"fitting {_describe(config)} on {len(train_ds):,} rows")
     model = TextModel(**config).fit(train_ds.texts, train_ds.labels)
     if test_ds is not None:
@@ -230,33 +235,59 @@ def name_vectors(model: TextModel, name: str) -> None:
     model.vectors = name
 
 
-def cross_validate(ds: Dataset, config: dict, k: int, seed: int) -> dict:
-    """Return K-fold CV metrics of ``config`` on ``ds`` (``accuracy`` is the mean fold accuracy)."""
+def cv_folds(ds: Dataset, k: int, seed: int) -> list:
+    """Return the ``(train, test)`` row indices of K-fold CV on ``ds`` (stratified for single-label data)."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     if k < 2:
         raise DataError(f"--cv needs at least 2 folds, got {k}")
-    labels = ds.labels
     if ds.multilabel:
-        folds = KFold(n_splits=k, shuffle=True, random_state=seed).split(ds.texts)
-    else:
-        smallest = min(Counter(labels).values())
-        if smallest < k:
-            raise DataError(f"{ds.path}: --cv {k} needs at least {k} rows of every class; the smallest class has {smallest}")
-        folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(ds.texts, labels)
-    accs, f1s, all_true, all_pred = [], [], [], []
+        return list(KFold(n_splits=k, shuffle=True, random_state=seed).split(ds.texts))
+    smallest = min(Counter(ds.labels).values())
+    if smallest < k:
+        raise DataError(f"{ds.path}: --cv {k} needs at least {k} rows of every class; the smallest class has {smallest}")
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(ds.texts, ds.labels))
+
+
+def cross_validate(ds: Dataset, choose, k: int, seed: int) -> dict:
+    """Return nested K-fold CV metrics of the whole training procedure on ``ds``.
+
+    ``choose(part)`` returns ``(TextModel params, selection report)`` for a
+    Dataset, as :func:`choose_training` does; it runs on each fold's training
+    rows only, so the held-out rows take no part in the choice they score.
+    ``accuracy`` is the mean fold accuracy; ``fold_choices`` lists what each
+    fold's selection chose.
+    """
+    folds = cv_folds(ds, k, seed)
+    labels = ds.labels
+    accs, f1s, choices, all_true, all_pred = [], [], [], [], []
     for fold, (tr, te) in enumerate(folds, start=1):
-        progress.step(f"cross-validation: fold {fold} of {k}")
-        model = TextModel(**config).fit([ds.texts[i] for i in tr], [labels[i] for i in tr])
+        part = subset(ds, tr)
+        where = f"outer fold {fold} of {k}"
+        progress.step(f"cross-validation: {where}: choosing and fitting on {len(tr):,} rows, scoring {len(te):,}")
+        with progress.prefixed(where):
+            config, selection = choose(part)
+            model = TextModel(**config).fit(part.texts, part.labels)
         pred = list(model.predict([ds.texts[i] for i in te]))
         truth = [labels[i] for i in te]
         m = metrics(truth, pred, model.classes_, ds.multilabel)
         accs.append(m["accuracy"])
         f1s.append(m["macro_f1"])
+        choices.append(fold_choice(selection))
         all_true += truth
         all_pred += pred
+        progress.step(f"cross-validation: {where}: accuracy {m['accuracy']:.4f} with {_describe(config)}")
+    progress.step(f"cross-validation: accuracy {np.mean(accs):.4f} ± {np.std(accs):.4f} over {k} folds")
     classes = ds.classes()
     out = metrics(all_true, all_pred, classes, ds.multilabel)
     out.update({"accuracy": float(np.mean(accs)), "macro_f1": float(np.mean(f1s)), "folds": k,
-                "fold_accuracy": [float(a) for a in accs], "accuracy_std": float(np.std(accs))})
+                "fold_accuracy": [float(a) for a in accs], "accuracy_std": float(np.std(accs)),
+                "fold_choices": choices})
     return out
+
+
+def fold_choice(selection: dict) -> dict:
+    """Return what a selection report says was chosen: ``features`` and ``C``, or the fixed classifier."""
+    if "chosen" in selection:
+        return dict(selection["chosen"])
+    return {k: v for k, v in selection.items() if k != "mode"}

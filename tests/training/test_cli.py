@@ -89,6 +89,19 @@ def test_cv_reports_mean_fold_accuracy(run, data):
     assert report["n_test"] == 0 and report["n_train"] == 120
 
 
+def test_cv_lists_each_folds_choice(run, data):
+    """--cv K with auto selection reports the choice each fold made, in the output and the manifest."""
+    code, out, err = run("train", "--name", "m", "--data", data / "train.csv", "--vectors", "tiny", "--cv", "3",
+                         "--budget", "0")
+    assert code == 0, err
+    report = _json(out)
+    choices = report["metrics"]["fold_choices"]
+    assert len(choices) == 3 and all(set(c) == {"features", "C"} for c in choices)
+    assert ModelRegistry(run.store).manifest("m")["metrics"]["fold_choices"] == choices
+    assert _train(run, data, "--cv", "3", "--C", "2", name="fixed")["metrics"]["fold_choices"] == \
+        [{"features": "mean", "C": 2.0}] * 3
+
+
 def test_seed_makes_training_reproducible(run, data):
     """Two trainings with the same --seed give identical probabilities."""
     args = ("--test-size", "0.3", "--classifier", "mlp", "--seed", "7")

@@ -32,6 +32,21 @@ def test_train_prints_a_line_per_step(cli, tiny_vectors, data):
     assert "\r" not in err
 
 
+def test_train_cv_says_which_outer_fold_it_is_in(cli, tiny_vectors, data):
+    """train --cv K: each outer fold's search lines are prefixed with it, and each fold ends with its accuracy."""
+    store, _, _ = tiny_vectors
+    code, _, err = cli("train", "--name", "m", "--data", data, "--vectors", "tiny", "--store", store, "--cv", "3",
+                       progress="lines")
+    assert code == 0, err
+    shown = steps(err)
+    for k in (1, 2, 3):
+        assert f"cross-validation: outer fold {k} of 3: choosing and fitting on 40 rows, scoring 20" in shown
+        assert any(s.startswith(f"outer fold {k} of 3: auto: fold 1 of ") for s in shown)
+        assert any(s.startswith(f"cross-validation: outer fold {k} of 3: accuracy ") for s in shown)
+    # Then the model itself, on every row, without a prefix.
+    assert any(s.startswith("choosing features and C on 60 training rows") for s in shown)
+
+
 def test_embed_in_chunks_gives_the_same_matrix(cli, tiny_vectors, data, tmp_path, monkeypatch):
     """Embedding in progress-bar chunks writes exactly what one pass writes, and says how far it got."""
     from vecclf.training import cli as cli_module

@@ -50,9 +50,13 @@ def test_single_class_is_not_trainable():
 def test_cv_needs_enough_rows_per_class():
     """--cv K with a class of fewer than K rows is refused, saying how many it has."""
     with pytest.raises(DataError, match="--cv 5 needs at least 5 rows of every class; the smallest class has 2"):
-        cross_validate(_ds(["a"] * 10 + ["b"] * 2), {}, 5, 0)
+        cross_validate(_ds(["a"] * 10 + ["b"] * 2), _never, 5, 0)
     with pytest.raises(DataError, match="at least 2 folds"):
-        cross_validate(_ds(["a"] * 10 + ["b"] * 2), {}, 1, 0)
+        cross_validate(_ds(["a"] * 10 + ["b"] * 2), _never, 1, 0)
+
+
+def _never(part):
+    raise AssertionError("a refused --cv must not start a selection")
 
 
 def test_train_report_and_manifest(tiny_vectors, sentiment_csv):
@@ -92,3 +96,74 @@ def test_multilabel_cv(tiny_vectors, tmp_path):
     path = write_csv(tmp_path / "ml.csv", rows)
     report = train(store=str(store), name="ml", data=str(path), vectors="tiny", features="mean", cv=3)
     assert report["metrics"]["folds"] == 3 and "micro_f1" in report["metrics"]
+
+
+def _spy_on_training(monkeypatch) -> list:
+    """Log, in order, the texts every selection searches, every model fits on and every model predicts."""
+    from vecclf.training import selection
+    from vecclf.training.model import TextModel
+
+    log = []
+    choose_config, fit, predict = selection.choose_config, TextModel.fit, TextModel.predict
+
+    def spy_choose(texts, labels, **kw):
+        log.append(("search", sorted(texts)))
+        return choose_config(texts, labels, **kw)
+
+    def spy_fit(self, texts, labels):
+        log.append(("fit", sorted(texts)))
+        return fit(self, texts, labels)
+
+    def spy_predict(self, texts):
+        log.append(("predict", sorted(texts)))
+        return predict(self, texts)
+
+    monkeypatch.setattr(selection, "choose_config", spy_choose)
+    monkeypatch.setattr(TextModel, "fit", spy_fit)
+    monkeypatch.setattr(TextModel, "predict", spy_predict)
+    return log
+
+
+@pytest.mark.parametrize("features", ["auto", "mean"])
+def test_nested_cv_keeps_each_held_out_fold_out_of_its_selection(tiny_vectors, tmp_path, monkeypatch, features):
+    """--cv K selects and fits inside each fold on its training rows only; only the final model sees every row."""
+    from sklearn.model_selection import StratifiedKFold
+
+    store, _, _ = tiny_vectors
+    texts, labels = make_corpus(60)
+    path = write_csv(tmp_path / "d.csv", [{"text": t, "label": l} for t, l in zip(texts, labels)])
+    log = _spy_on_training(monkeypatch)
+    report = train(store=str(store), name="m", data=str(path), vectors="tiny", features=features, cv=3, seed=4,
+                   budget=0)
+    rows = lambda idx: sorted(texts[i] for i in idx)  # noqa: E731
+    expected = []
+    for tr, te in StratifiedKFold(3, shuffle=True, random_state=4).split(texts, labels):
+        assert not set(rows(tr)) & set(rows(te))
+        # The fold's search and fit see exactly its training rows; the rows it is scored on come after.
+        expected += [("search", rows(tr)), ("fit", rows(tr)), ("predict", rows(te))]
+    expected += [("search", sorted(texts)), ("fit", sorted(texts))]  # the model: chosen and fitted on every row
+    assert log == expected
+    assert len(report["metrics"]["fold_choices"]) == 3
+
+
+def test_nested_cv_scores_each_fold_with_its_own_choice(tiny_vectors, tmp_path, monkeypatch):
+    """Each outer fold is scored with what its own selection chose, and fold_choices lists those choices in order."""
+    from vecclf.training import selection
+
+    store, _, _ = tiny_vectors
+    texts, labels = make_corpus(60)
+    path = write_csv(tmp_path / "d.csv", [{"text": t, "label": l} for t, l in zip(texts, labels)])
+    calls = iter([("sif", 0.5), ("mean", 2.0), ("dense", 3.0), ("mean", 1.0)])
+    real = selection.choose_config
+
+    def pick(texts, labels, **kw):
+        feats, c = next(calls)
+        config, _ = real(texts, labels, **{**kw, "features": feats, "C": c})
+        return config, {"mode": "auto", "chosen": {"features": feats, "C": c}}
+
+    monkeypatch.setattr(selection, "choose_config", pick)
+    report = train(store=str(store), name="m", data=str(path), vectors="tiny", cv=3)
+    assert report["metrics"]["fold_choices"] == [{"features": "sif", "C": 0.5}, {"features": "mean", "C": 2.0},
+                                                 {"features": "dense", "C": 3.0}]
+    # The model itself is chosen on all the rows, after the folds.
+    assert (report["config"]["features"], report["config"]["C"]) == ("mean", 1.0)
