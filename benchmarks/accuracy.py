@@ -6,7 +6,9 @@ train/test splits. vecclf runs through its Python API exactly as
 ``vecclf train`` does by default (``--features auto``, logistic regression,
 GloVe 6B 50d, ``class_weight`` auto, seed 0): the feature set and C are chosen
 by cross-validation on each training part only, so on MR every outer fold
-does its own selection and no test row ever takes part in a choice.
+does its own selection and no test row ever takes part in a choice: nested
+cross-validation, as ``vecclf train --cv 10 --seed 0`` runs it (same folds,
+same choices; tests/benchmarks/test_accuracy_protocol.py checks).
 The peers run on the same splits:
 
 - TF-IDF word 1-2 grams + logistic regression (scikit-learn defaults except
