@@ -20,7 +20,9 @@ two versions, then, for ``--minutes`` (10 by default), all at once:
 It reports, per minute, p50/p99/max latency, failed requests (non-2xx and
 connection errors), the versions that answered and the median PSS, and a verdict:
 no failed request, no failed promotion, no worker restarted, and p99 and PSS flat
-(the median of the last third of the minutes over the median of the first third).
+(the median of the last third of the minutes over the median of the first third), and PSS
+flat over the second half (the last minute over the one at half time: a step while each
+worker first loads each version is a warm-up, growth that goes on is a leak).
 Reproduce with::
 
     nice python benchmarks/soak.py             # ~11 minutes; --minutes/--rate to change
@@ -110,6 +112,15 @@ def drift(values: list[float]) -> float:
     return last / first if first else math.inf
 
 
+def second_half(values: list[float]) -> float:
+    """Return the last of ``values`` over the one at half time: growth that goes on after the start (1.0: none)."""
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return math.nan
+    middle = values[len(values) // 2]
+    return values[-1] / middle if middle else math.inf
+
+
 def verdict(rows: list[dict], promotions: list[dict], restarted: int) -> list[tuple[str, str, str, bool]]:
     """Return (measure, result, target, met) for each target of the soak."""
     requests = sum(r["requests"] for r in rows)
@@ -117,6 +128,7 @@ def verdict(rows: list[dict], promotions: list[dict], restarted: int) -> list[tu
     failed_promotions = sum(1 for p in promotions if p["rc"] != 0)
     p99 = drift([r["p99_ms"] for r in rows])
     pss = drift([r["pss_mib"] for r in rows])
+    late = second_half([r["pss_mib"] for r in rows])
     return [
         ("failed requests (non-2xx / connection errors)", f"{non_2xx} / {conn} of {requests:,}", "0", non_2xx + conn == 0),
         ("failed promotions", f"{failed_promotions} of {len(promotions)}", "0", failed_promotions == 0),
@@ -125,6 +137,8 @@ def verdict(rows: list[dict], promotions: list[dict], restarted: int) -> list[tu
          p99 <= P99_TARGET),
         ("PSS drift: last third / first third of the buckets", f"{pss:.2f}×", f"≤ {PSS_TARGET:g}× (flat)",
          pss <= PSS_TARGET),
+        ("PSS drift over the second half: last bucket / bucket at half time", f"{late:.2f}×",
+         f"≤ {PSS_TARGET:g}× (growth still going on: a leak, not a warm-up)", late <= PSS_TARGET),
     ]
 
 
