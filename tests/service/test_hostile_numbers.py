@@ -36,7 +36,8 @@ def test_hostile_body_gets_json_answer_logged_and_counted(client, access_lines, 
     """Each hostile body is answered with JSON (4xx with a code, or 200), one access line and one counted request."""
     def counted():
         page = client.get("/metrics").get_data(as_text=True)
-        return metric_value(page, "vecclf_http_requests_total", endpoint=f"api.{endpoint}", status=str(status))
+        return metric_value(page, "vecclf_http_requests_total", model="sentiment", endpoint=f"api.{endpoint}",
+                            status=str(status))
 
     before = counted()
     r = client.post(f"/v1/models/sentiment/{endpoint}", data=raw, content_type="application/json")
