@@ -93,40 +93,70 @@ def _find(text: str) -> list[str]:
     return (_TOKEN_RE if "n't" in text else _PLAIN_RE).findall(text)
 
 
+_HYPHEN_CHUNK_RE = re.compile(r"(\S*-\S*)")
+
+
+def _compound_joins(text: str) -> tuple[list[str], dict[int, list[str | None]]]:
+    """Return a normalised text's tokens and, by start token, the hyphen-joined strings that could be compounds.
+
+    ``joins[a][k]`` joins tokens ``a .. a + k + 1`` (None where that join cannot be an entry).
+    """
+    # Tokens never cross whitespace and the pattern only looks one character ahead (``\b``), so each
+    # whitespace-free chunk tokenizes alone as it does inside the text; the chunks holding a hyphen are the
+    # runs of touching tokens that may be compounds. Split into [plain part, hyphen chunk, plain part, ...].
+    parts = _HYPHEN_CHUNK_RE.split(text)
+    tokens = _find(parts[0])
+    joins: dict[int, list[str | None]] = {}
+    for i in range(1, len(parts), 2):
+        run = _find(parts[i])
+        # Up to MAX_COMPOUND tokens (longer runs are never dictionary entries and stay split); a candidate
+        # starts and ends with a word, or is all hyphens ("--"). So a text costs time linear in its length.
+        if 1 < len(run) <= MAX_COMPOUND:
+            base = len(tokens)
+            for a in range(len(run) - 1):
+                prefix, ends, dashes = run[a], [], run[a] == "-"
+                for b in range(a + 1, len(run)):
+                    prefix += run[b]
+                    dashes = dashes and run[b] == "-"
+                    ends.append(prefix if dashes or (run[a] != "-" and run[b] != "-") else None)
+                joins[base + a] = ends
+        tokens += run
+        tokens += _find(parts[i + 1])
+    return tokens, joins
+
+
+def _join_known(tokens: list[str], joins: dict[int, list[str | None]], whole: set[str]) -> list[str]:
+    """Return ``tokens`` with the longest known compound from the left kept whole at each position."""
+    out, copied = [], 0
+    for a, ends in joins.items():  # ascending positions
+        if a < copied:
+            continue
+        for k in range(len(ends) - 1, -1, -1):
+            if ends[k] in whole:
+                out += tokens[copied:a]
+                out.append(ends[k])
+                copied = a + k + 2
+                break
+    return out + tokens[copied:] if copied else tokens
+
+
+def _candidates(joins: dict[int, list[str | None]]) -> set[str]:
+    return {c for ends in joins.values() for c in ends if c is not None}
+
+
 def _find_compounds(text: str, known) -> list[str]:
     """Return the tokens of a normalised text, hyphen-joined runs that ``known`` recognises kept whole."""
     if "-" not in text:
         return _find(text)
-    spans = [(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
-    tokens = [t for t, _, _ in spans]
-    # Runs of touching tokens (no whitespace between) that hold a hyphen are candidate compounds, up to
-    # MAX_COMPOUND tokens (longer runs are never dictionary entries and stay split); a candidate starts and ends
-    # with a word, or is all hyphens ("--"). So a text costs time linear in its length, hostile or not.
-    joins: dict[int, list[str | None]] = {}
-    start = 0
-    for i in range(1, len(spans) + 1):
-        if i < len(spans) and spans[i][1] == spans[i - 1][2]:
-            continue
-        if 1 < i - start <= MAX_COMPOUND and "-" in tokens[start:i]:
-            for a in range(start, i - 1):
-                prefix, ends, dashes = tokens[a], [], tokens[a] == "-"
-                for b in range(a + 1, i):
-                    prefix += tokens[b]
-                    dashes = dashes and tokens[b] == "-"
-                    ends.append(prefix if dashes or (tokens[a] != "-" and tokens[b] != "-") else None)
-                joins[a] = ends
-        start = i
+    tokens, joins = _compound_joins(text)
     if not joins:
         return tokens
-    candidates = list({c for ends in joins.values() for c in ends if c is not None})
-    whole = {c for c, ok in zip(candidates, known(candidates)) if ok}
-    out, a = [], 0
-    while a < len(tokens):
-        # The longest known compound starting here (ends[k] joins tokens a .. a + k + 1).
-        k = next((k for k in range(len(joins.get(a, ())) - 1, -1, -1) if joins[a][k] in whole), -1)
-        out.append(joins[a][k] if k >= 0 else tokens[a])
-        a += k + 2 if k >= 0 else 1
-    return out
+    candidates = list(_candidates(joins))
+    return _join_known(tokens, joins, {c for c, ok in zip(candidates, known(candidates)) if ok})
+
+
+# Compound answers a tokenizer remembers (a few MB at most); past this many it starts over.
+MEMO_LIMIT = 1 << 16
 
 
 class Tokenizer:
@@ -141,19 +171,48 @@ class Tokenizer:
         self.lowercase = lowercase
         self.known = known
         self.hyphens = "split" if known is None else "known"
+        # known()'s answers by compound: texts repeat their compounds ("--", "well-acted"), and one lookup
+        # through the store's index costs more than tokenizing a short text.
+        self._memo: dict[str, bool] = {}
         # Tokenizers with equal keys give equal tokens (a batch tokenizes once per key).
         self.key = (lowercase, None if known is None else id(known))
 
     def __call__(self, text: str) -> list[str]:
         if self.known is None:
             return _find(normalize(text, self.lowercase))
-        return _find_compounds(normalize(text, self.lowercase), self.known)
+        return self.many([text])[0]
 
     def many(self, texts: Iterable[str]) -> list[list[str]]:
         """Tokenize each text of ``texts``."""
         if self.known is None:
             return list(map(_find, map(normalize, texts, repeat(self.lowercase))))
-        return list(map(_find_compounds, map(normalize, texts, repeat(self.lowercase)), repeat(self.known)))
+        docs: list = []
+        pending: list[tuple[int, list[str], dict]] = []
+        for text in map(normalize, texts, repeat(self.lowercase)):
+            if "-" not in text:
+                docs.append(_find(text))
+                continue
+            tokens, joins = _compound_joins(text)
+            docs.append(tokens)
+            if joins:
+                pending.append((len(docs) - 1, tokens, joins))
+        if pending:  # one membership test for every candidate of the batch
+            whole = self._known_set(set().union(*(_candidates(j) for _, _, j in pending)))
+            for i, tokens, joins in pending:
+                docs[i] = _join_known(tokens, joins, whole)
+        return docs
+
+    def _known_set(self, candidates: set[str]) -> set[str]:
+        """Return those of ``candidates`` that ``known`` recognises, asking it only about the ones not seen before."""
+        memo = self._memo
+        found = {c: memo.get(c) for c in candidates}
+        missing = [c for c, ok in found.items() if ok is None]
+        if missing:
+            if len(memo) > MEMO_LIMIT:
+                memo.clear()
+            for c, ok in zip(missing, self.known(missing)):
+                found[c] = memo[c] = bool(ok)
+        return {c for c, ok in found.items() if ok}
 
     def flat(self, texts: list[str]):
         """Return ``(tokens, counts)``: every token of ``texts`` in order as a pyarrow string array, and per-text counts.

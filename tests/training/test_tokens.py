@@ -87,3 +87,86 @@ def test_flat_batches_keep_compounds_like_single_texts():
         regrouped.append(flat[pos : pos + c])
         pos += c
     assert regrouped == [tokenizer(t) for t in texts]
+
+
+def test_a_batch_asks_about_each_compound_once_and_remembers_the_answers():
+    """many() asks the membership test once per batch for every distinct candidate, and never again later."""
+    calls = []
+
+    def known(words):
+        calls.append(sorted(words))
+        return [w in KNOWN for w in words]
+
+    tokenizer = Tokenizer(True, known=known)
+    texts = ["A well-acted film -- truly", "one-note -- again", "well-acted twice: well-acted", "plain"]
+    expected = [_reference(t) for t in texts]
+    assert tokenizer.many(texts) == expected
+    assert calls == [sorted({"well-acted", "--", "one-note"})]
+    assert tokenizer.many(texts) == expected and [tokenizer(t) for t in texts] == expected
+    assert len(calls) == 1  # every answer remembered
+    assert tokenizer("a non-stop film") == ["a", "non", "-", "stop", "film"] and calls[1:] == [["non-stop"]]
+
+
+def test_a_full_memory_starts_over_and_stays_right(monkeypatch):
+    """Past MEMO_LIMIT remembered answers the tokenizer forgets them all and keeps giving the same tokens."""
+    import vecclf.training.tokens as tokens_module
+
+    monkeypatch.setattr(tokens_module, "MEMO_LIMIT", 3)
+    tokenizer = Tokenizer(True, known=lambda words: [w in KNOWN for w in words])
+    texts = [f"w{i}-x{i} well-acted" for i in range(20)]
+    assert [tokenizer(t) for t in texts] == [_reference(t) for t in texts]
+    assert len(tokenizer._memo) <= 3 + 2
+
+
+def _reference(text):
+    """The one-text rule with a fresh membership test each time (no memory, no batching)."""
+    from vecclf.training.tokens import _find_compounds, normalize
+
+    return _find_compounds(normalize(text, True), lambda words: [w in KNOWN for w in words])
+
+
+def _spans_reference(text, known):
+    """An independent statement of the compound rule, over the pattern's match spans (slow, plain)."""
+    import re
+
+    from vecclf.training.tokens import MAX_COMPOUND, TOKEN_PATTERN, normalize
+
+    matches = list(re.finditer(TOKEN_PATTERN, normalize(text, True)))
+    runs, run = [], []
+    for m in matches:  # runs of touching tokens
+        if run and m.start() != run[-1].end():
+            runs.append(run)
+            run = []
+        run.append(m)
+    runs.append(run)
+    out = []
+    for run in runs:
+        toks = [m.group() for m in run]
+        a = 0
+        while a < len(toks):
+            best = None
+            if 1 < len(toks) <= MAX_COMPOUND and "-" in toks:
+                for b in range(len(toks) - 1, a, -1):
+                    joined = "".join(toks[a : b + 1])
+                    ok_ends = set(joined) == {"-"} or (toks[a] != "-" and toks[b] != "-")
+                    if ok_ends and known(joined):
+                        best = b
+                        break
+            out.append("".join(toks[a : best + 1]) if best is not None else toks[a])
+            a = best + 1 if best is not None else a + 1
+    return out
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab-' \t,n't\u00a0é", max_size=30), min_size=1, max_size=4))
+def test_compounds_match_a_plain_statement_of_the_rule(texts):
+    """On random texts over the characters that matter, batches and single texts follow the rule as stated."""
+    vocab = {"a-b", "--", "b-a-b", "a-", "ab-ab", "n't-a", "---"}
+    tokenizer = Tokenizer(True, known=lambda words: [w in vocab for w in words])
+    expected = [_spans_reference(t, vocab.__contains__) for t in texts]
+    assert tokenizer.many(texts) == expected
+    assert [tokenizer(t) for t in texts] == expected
