@@ -111,7 +111,15 @@ class Batch:
         docs = self._tokens.get(key)
         if docs is None:
             texts = self.texts
-            docs = self._tokens[key] = [tokenizer(texts[0])] if len(texts) == 1 else tokenizer.many(texts)
+            if tokenizer.known is None:
+                docs = self._tokens[key] = [tokenizer(texts[0])] if len(texts) == 1 else tokenizer.many(texts)
+                return docs
+            # The hyphen rule's tokens and the split ones differ only in texts with a hyphen: whichever
+            # rule a batch asks for first, the other reuses the rest (a hybrid model asks for both).
+            plain_key = (tokenizer.lowercase, None)
+            plain, docs = tokenizer.many_with_plain(texts, self._tokens.get(plain_key))
+            self._tokens.setdefault(plain_key, plain)
+            self._tokens[key] = docs
         return docs
 
     def rows(self, lookup: RowLookup, tokenizer) -> TokenRows:

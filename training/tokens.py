@@ -186,21 +186,36 @@ class Tokenizer:
         """Tokenize each text of ``texts``."""
         if self.known is None:
             return list(map(_find, map(normalize, texts, repeat(self.lowercase))))
+        return self.many_with_plain(texts)[1]
+
+    def many_with_plain(self, texts: list[str], plain: list[list[str]] | None = None):
+        """Return ``(plain, docs)``: each text's tokens with every hyphen split, and under this tokenizer's rule.
+
+        ``plain``, when a caller already has those split tokens of ``texts``, is reused for the texts
+        without a hyphen (their tokens are the same under both rules).
+        """
         docs: list = []
+        plain_docs: list = []
         pending: list[tuple[int, list[str], dict]] = []
-        for text in map(normalize, texts, repeat(self.lowercase)):
-            if "-" not in text:
-                docs.append(_find(text))
-                continue
-            tokens, joins = _compound_joins(text)
+        lowercase = self.lowercase
+        for i, text in enumerate(texts):
+            if plain is not None and "-" not in text and text.isascii():
+                tokens = plain[i]
+            else:
+                text = normalize(text, lowercase)
+                if "-" not in text:
+                    tokens = plain[i] if plain is not None else _find(text)
+                else:
+                    tokens, joins = _compound_joins(text)
+                    if joins:
+                        pending.append((i, tokens, joins))
+            plain_docs.append(tokens)
             docs.append(tokens)
-            if joins:
-                pending.append((len(docs) - 1, tokens, joins))
-        if pending:  # one membership test for every candidate of the batch
+        if pending and self.known is not None:  # one membership test for every candidate of the batch
             whole = self._known_set(set().union(*(_candidates(j) for _, _, j in pending)))
             for i, tokens, joins in pending:
                 docs[i] = _join_known(tokens, joins, whole)
-        return docs
+        return plain_docs, docs
 
     def _known_set(self, candidates: set[str]) -> set[str]:
         """Return those of ``candidates`` that ``known`` recognises, asking it only about the ones not seen before."""

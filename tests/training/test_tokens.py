@@ -170,3 +170,22 @@ def test_compounds_match_a_plain_statement_of_the_rule(texts):
     expected = [_spans_reference(t, vocab.__contains__) for t in texts]
     assert tokenizer.many(texts) == expected
     assert [tokenizer(t) for t in texts] == expected
+    plain = Tokenizer(True).many(texts)
+    assert tokenizer.many_with_plain(texts) == (plain, expected)
+    assert tokenizer.many_with_plain(texts, plain) == (plain, expected)
+
+
+@pytest.mark.parametrize("first", ["split", "known"])
+def test_a_batch_asking_for_both_rules_gets_each_as_if_alone(first):
+    """A hybrid model's batch asks for split tokens (n-grams) and compound tokens (vectors), in either order."""
+    from vecclf.training.kernels import Batch
+
+    known = Tokenizer(True, known=lambda words: [w in KNOWN for w in words])
+    split = Tokenizer(True)
+    texts = ["A well-acted film -- truly", "plain text", "Ｃａｆé one\uff0dnote", "x-y"]
+    batch = Batch(texts)
+    order = [split, known] if first == "split" else [known, split]
+    got = {id(t): batch.tokens(t) for t in order}
+    assert got[id(split)] == split.many(texts)
+    assert got[id(known)] == [_reference(t) for t in texts]
+    assert got[id(known)][0] == ["a", "well-acted", "film", "--", "truly"]
