@@ -24,6 +24,13 @@ A store replaced by rename does not count: the old files stay mapped. A
 version refused for its vectors is tried again by the watcher as soon as
 the store passes its check (restored, or imported again).
 
+After a swap, the next check (when requests in flight on the old version
+have had time to finish) runs the garbage collector and asks glibc to
+return free heap pages to the system (``malloc_trim``): each worker loads
+a promoted version on its own, and without this the freed versions'
+pages stayed in the workers' heaps (benchmarks/soak.py: PSS grew for the
+first five promotions).
+
 Readiness is by model: with ``VECCLF_MODELS`` set, every named model must
 serve; unset, the service is ready when at least one model of the store
 serves, and a model that cannot (no ``current`` pointer after a killed
@@ -33,7 +40,10 @@ train, a broken current version) is reported, not fatal. Reasons shown in
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import functools
+import gc
 import logging
 import os
 import re
@@ -118,6 +128,24 @@ def _changed_in_place(vectors: tuple | None) -> str | None:
     return None
 
 
+@functools.cache
+def _libc():
+    """Return glibc, or None where the C library is another (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+def release_memory() -> None:
+    """Collect garbage, then return the heap's free pages to the system where glibc can (best effort)."""
+    gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -133,6 +161,7 @@ class ModelSet:
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._vector_trouble: set[str] = set()  # models refused because their vectors failed their check
+        self._swapped_out = False  # a version left service since the last check: give its memory back
         self._started_pid: int | None = None
         self._published: dict[str, str] = {}
         self._stop = threading.Event()
@@ -184,6 +213,9 @@ class ModelSet:
     def refresh(self, force: bool = False) -> dict:
         """Load every wanted model whose current version is not the one served; return what happened."""
         report = {"loaded": {}, "unchanged": {}, "refused": {}}
+        if self._swapped_out:  # one poll later, requests that held the old version have finished
+            self._swapped_out = False
+            release_memory()
         with self._lock:
             wanted = self.wanted()
             for name in wanted:
@@ -200,6 +232,7 @@ class ModelSet:
             swapped = dict(self._served)
             del swapped[name]
             self._served = swapped
+            self._swapped_out = True
             self._vector_trouble.add(name)
             self._refuse(name, served.version, problem, report)
             return
@@ -235,6 +268,7 @@ class ModelSet:
         swapped = dict(self._served)
         swapped[name] = entry
         self._served = swapped  # one reference assignment: readers see the old or the new dict
+        self._swapped_out = self._swapped_out or served is not None
         self._refused.pop(name, None)
         report["loaded"][name] = version
         log.info("serving model %s version %s (was %s, loaded in %.0f ms, %s path)", name, version,

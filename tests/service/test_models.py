@@ -172,3 +172,29 @@ def test_fixed_version_after_refusal_makes_status_ready_again(app, client, store
     registry.promote("sentiment", "v1")
     app.extensions["vecclf.models"].refresh()
     assert client.get("/readyz").json["status"] == "ready"
+
+
+def test_a_swapped_out_version_is_given_back_at_the_next_check(app, store, monkeypatch):
+    """After a swap, the next check collects the old version and returns freed heap to the system, once."""
+    import vecclf.service.models as models_module
+
+    released = []
+    monkeypatch.setattr(models_module, "release_memory", lambda: released.append(1))
+    models = app.extensions["vecclf.models"]
+    models.refresh()
+    assert released == []  # nothing swapped yet
+    ModelRegistry(store).promote("sentiment", "v2")
+    assert models.refresh()["loaded"] == {"sentiment": "v2"}
+    assert released == []  # requests in flight may still hold v1
+    models.refresh()
+    assert released == [1]
+    models.refresh()
+    assert released == [1]
+
+
+def test_release_memory_runs_where_glibc_is_missing(monkeypatch):
+    """Giving memory back is best effort: without glibc's malloc_trim it still collects and never raises."""
+    import vecclf.service.models as models_module
+
+    monkeypatch.setattr(models_module, "_libc", lambda: None)
+    models_module.release_memory()
