@@ -208,6 +208,7 @@ def _read_fast(path: Path, fmt: str, text_column: str, label_column: str | None,
 
 def _collect(path, records, encoding, fmt, text_column, label_column) -> Dataset:
     texts, labels, rows = [], [], []
+    same: dict[str, str] = {}  # one string object per distinct label, not one per row
     skipped = 0
     multilabel = False
     column = label_column if fmt != "fasttext" else "__label__"
@@ -223,7 +224,7 @@ def _collect(path, records, encoding, fmt, text_column, label_column) -> Dataset
         rows.append(rowno)
         if label_column is not None:
             if type(label) is str and label and label == label.strip() and label[0] != "[" and "|" not in label:
-                lab = label  # the common case: a plain label, nothing to parse
+                lab = same.setdefault(label, label)  # the common case: a plain label, nothing to parse
             else:
                 lab = parse_label(label, f"{path}: {kind} {rowno}", column)
             multilabel = multilabel or isinstance(lab, tuple)

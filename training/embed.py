@@ -53,8 +53,8 @@ POOLINGS = ("mean", "sif", "tfidf", "meanmax")
 OOV_POLICIES = ("ignore", "subword")
 EMPTY_POLICIES = ("zeros", "error")
 SIF_A = 1e-3
-# Texts pooled in one step when embedding a large set.
-POOL_TEXTS = 65536
+# Texts pooled in one step when embedding a large set (their tokens, as strings, are in memory at once).
+POOL_TEXTS = 16384
 
 
 def store_dir(store) -> str:
@@ -209,8 +209,14 @@ class DocumentEmbedder(StoreBacked, TransformerMixin, BaseEstimator):
     def _pool(self, store: VectorStore, texts: list[str]) -> np.ndarray:
         # Large sets in slices: the per-token arrays of one slice, not of every text, are in memory at once.
         weights, tokenizer = self._weighting(store), self.tokenizer(store)
-        return np.vstack([pool(store, texts[a : a + POOL_TEXTS], pooling=self.pooling, oov=self.oov, empty=self.empty,
-                               weights=weights, tokenizer=tokenizer, first=a) for a in range(0, max(len(texts), 1), POOL_TEXTS)])
+        if len(texts) <= POOL_TEXTS:
+            return pool(store, texts, pooling=self.pooling, oov=self.oov, empty=self.empty, weights=weights,
+                        tokenizer=tokenizer)
+        out = np.empty((len(texts), self.n_features_out_), dtype=np.float32)  # filled slice by slice: no stacking copy
+        for a in range(0, len(texts), POOL_TEXTS):
+            out[a : a + POOL_TEXTS] = pool(store, texts[a : a + POOL_TEXTS], pooling=self.pooling, oov=self.oov,
+                                           empty=self.empty, weights=weights, tokenizer=tokenizer, first=a)
+        return out
 
     def compile(self, context) -> "PoolKernel":
         """Return the serving kernel of this fitted embedder (a dense source; see :mod:`vecclf.training.kernels`)."""

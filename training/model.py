@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from vecclf.training import progress
 from vecclf.training.classifiers import build_classifier, quiet_convergence
 from vecclf.training.outofcore import OUT_OF_CORE_ROWS, fit_out_of_core
+from vecclf.training.tables import release_arrow_memory
 from vecclf.training.embed import DocumentEmbedder, as_text_list
 from vecclf.training.errors import DataError
 from vecclf.training.features import build_features
@@ -98,6 +99,7 @@ class TextModel(ClassifierMixin, BaseEstimator):
             progress.step(f"fitting the {self.features} feature blocks on {len(texts):,} rows")
             with _blocks_in_threads(features, jobs):
                 features.fit(texts, target)
+            release_arrow_memory()  # the blocks' token arrays, freed but kept by pyarrow's pool
             # Chunks are built side by side in threads; each chunk's blocks one after another.
             clf = fit_out_of_core(features, texts, target, C=self.C, class_weight=self.class_weight, seed=self.seed,
                                   jobs=jobs, report=progress.step)

@@ -314,8 +314,10 @@ def _hstack(parts):
     """Join blocks side by side as ``FeatureUnion`` does (sparse CSR if any block is sparse)."""
     import scipy.sparse as sp
 
+    from vecclf.training.features.sparse import hstack_blocks
+
     if len(parts) == 1:
         return parts[0]
     if any(sp.issparse(p) for p in parts):
-        return sp.hstack(parts).tocsr()
+        return hstack_blocks(parts)
     return np.hstack(parts)

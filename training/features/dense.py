@@ -120,7 +120,7 @@ class FirstWords(StoreBacked, TransformerMixin, BaseEstimator):
 def dense_block(vectors, store, poolings=("mean",), weight=1.0):
     """Return pooled embeddings, each L2-normalised, standardised as one block of row norm about ``weight``."""
     parts = [(p, Pipeline([("embed", DocumentEmbedder(vectors=vectors, store=store, pooling=p)),
-                           ("norm", Normalizer())])) for p in poolings]
+                           ("norm", Normalizer(copy=False))])) for p in poolings]  # the embedder's own array
     joined = parts[0][1] if len(parts) == 1 else FeatureUnion(parts)
     return Pipeline([("pooled", joined), ("scale", DenseScale(weight=weight, per_feature=True))])
 
