@@ -147,3 +147,14 @@ def test_singleton_classes_stay_in_every_training_fold():
     for train, test in folds:
         assert 12 in train and 12 not in test
         assert sorted(np.concatenate([train, test])) == list(range(13))
+
+
+def test_the_dense_candidate_is_not_searched_on_many_rows(tiny_vectors, corpus, monkeypatch):
+    """Above DENSE_UP_TO rows the dense settings are reported skipped for the rows and never chosen."""
+    store, _, _ = tiny_vectors
+    monkeypatch.setattr(selection, "DENSE_UP_TO", 50)
+    config, report = choose_config(*corpus, vectors="tiny", store=str(store))
+    dense = [s for s in report["candidates"] if s["features"] == "dense"]
+    assert dense and all(s == {"features": "dense", "C": s["C"], "skipped": "rows"} for s in dense)
+    assert config["features"] != "dense"
+    assert all("cv_accuracy" in s for s in report["candidates"] if s["features"] != "dense")
