@@ -7,6 +7,7 @@ each figure is the median over ``--repeats`` runs.
 
     python benchmarks/speed.py                 # embed, lookup, 3M-word set, training; writes the docs
     python benchmarks/speed.py --quick         # embed and lookup only, no docs update
+    python benchmarks/speed.py --skip embed,embed-csv,lookup,large --no-docs   # only d. (training), printed
 
 Targets (from the performance issue):
 
@@ -499,6 +500,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="embed and lookup only; do not touch the docs")
     parser.add_argument("--skip", default="", help="comma list of sections to skip: embed,embed-csv,lookup,large,train,serve,gensim-large")
     parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument("--no-docs", action="store_true",
+                        help="print the table only (a run of some sections must not replace the others' rows)")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     if args.quick:
@@ -521,7 +524,7 @@ def main(argv=None) -> int:
     print(text)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2, default=str), "utf-8")
-    if not args.quick:
+    if not args.quick and not args.no_docs:
         write_section("speed", text)
     gc.collect()
     return 0
