@@ -346,3 +346,43 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=[item for item in items if "candidate" in item.keywords])
         items[:] = kept
 
+
+
+# ---------------------------------------------------------------- a tiny sentence transformer (the encoder extra)
+def write_tiny_encoder(folder: Path, words: list[str], seed: int = 0, dim: int = 16) -> Path:
+    """Write a sentence-transformer-shaped folder (a 1-layer BERT, WordPiece over ``words``) into ``folder``."""
+    need_module("torch")
+    need_module("transformers")
+    need_module("tokenizers")
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *dict.fromkeys(w.lower() for w in words)]
+    ids = {w: i for i, w in enumerate(vocab)}
+    tok = Tokenizer(models.WordPiece(ids, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=dim, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=2 * dim, max_position_embeddings=64)
+    BertModel(config).save_pretrained(str(folder))
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": dim,
+                                                                  "pooling_mode_mean_tokens": True}))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 48, "do_lower_case": False}))
+    return folder
+
+
+@pytest.fixture
+def tiny_encoder(tmp_path) -> Path:
+    """Return the folder of a tiny sentence transformer over the fixture vocabulary."""
+    words, _ = make_vectors()
+    return write_tiny_encoder(tmp_path / "tiny-encoder", words)

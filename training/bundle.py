@@ -47,6 +47,7 @@ TRUSTED_TYPES = [
     "vecclf.training.features.words.NBNgrams",
     "vecclf.training.features.dense.FirstWords",
     "vecclf.training.features.chars.CharNgrams",
+    "vecclf.training.features.encoded.SentenceEncoder",
     "sklearn.preprocessing._data.Normalizer",
     "vecclf.training.fasttext_backend.FastTextClassifier",
     "sklearn.calibration._CalibratedClassifier",
@@ -90,6 +91,38 @@ LEGACY_MODULES = {
 SCHEMA = "schema.json"
 
 
+class _HideTorch:
+    """A meta-path finder under which ``import torch`` fails (see :func:`skops_io`)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is hidden while skops lists scikit-learn's estimators")
+        return None
+
+
+def skops_io():
+    """Return ``skops.io``, imported without letting it import torch.
+
+    skops lists scikit-learn's estimators by importing every sklearn package, and one of them
+    (``sklearn.externals.array_api_compat.torch``) imports torch where it is installed: seconds and
+    hundreds of MB in every process that loads a bundle, with an encoder or not. While torch is hidden
+    that package fails to import and is skipped (it holds no estimator); torch imports as usual
+    afterwards, when a model with an encoder needs it.
+    """
+    import sys
+
+    if "skops.io" not in sys.modules and "torch" not in sys.modules:
+        hide = _HideTorch()
+        sys.meta_path.insert(0, hide)
+        try:
+            import skops.io  # noqa: F401
+        finally:
+            sys.meta_path.remove(hide)
+    import skops.io as sio
+
+    return sio
+
+
 def sha256_file(path: Path) -> str:
     """Return the hex sha256 of a file."""
     digest = hashlib.sha256()
@@ -103,8 +136,10 @@ def library_versions() -> dict:
     """Return the versions of the libraries a bundle depends on."""
     import numpy
     import scipy
-    import skops
     import sklearn
+
+    skops_io()
+    import skops
 
     from vecclf import __version__
 
@@ -118,8 +153,7 @@ def write_bundle(model_dir: Path, version: str, model, manifest: dict, extras=No
     ``extras(folder, version)``, if given, adds files (the retrain report) to the unfinished bundle
     before it is marked complete, so the version appears with them or not at all.
     """
-    import skops.io as sio
-
+    sio = skops_io()
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(version), dir=model_dir))
@@ -202,14 +236,14 @@ def load_bundle(bundle: Path, store: str | os.PathLike):
     """Load and check a bundle; return ``(model, manifest)``.
 
     Raises:
-        BundleError: incomplete, corrupted, tampered with, or its vectors changed.
+        BundleError: incomplete, corrupted, tampered with, its vectors changed, or its sentence encoder
+            is missing or differs (:class:`~vecclf.training.encoder.EncoderMissing` when missing).
         NotFoundError: the bundle or its vector store does not exist.
     """
-    import skops.io as sio
-
     from vecclf.training.model import TextModel
     from vecclf.training.vectors.store import open_store
 
+    sio = skops_io()
     manifest = read_manifest(bundle)
     model_file = bundle / MODEL_FILE
     if not model_file.is_file():
@@ -236,6 +270,12 @@ def load_bundle(bundle: Path, store: str | os.PathLike):
     if not isinstance(model, TextModel):
         raise BundleError(f"{bundle}: {MODEL_FILE} holds a {type(model).__name__}, not a TextModel")
     point_at_store(model, store, vstore.path)
+    from vecclf.training.features.encoded import check_encoders
+
+    try:
+        check_encoders(model)  # the weights are not in the bundle: the installed encoder must be the same
+    except BundleError as exc:
+        raise type(exc)(f"{bundle}: {exc}") from exc
     return model, manifest
 
 

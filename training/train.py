@@ -12,7 +12,7 @@ import numpy as np
 
 from vecclf.training import progress
 from vecclf.training.data import Dataset, read_dataset
-from vecclf.training.errors import DataError
+from vecclf.training.errors import BundleError, DataError, NotFoundError
 from vecclf.training.evaluate import check_known_labels, check_label_kind, evaluate_model, metrics
 from vecclf.training.model import TextModel
 from vecclf.training.registry import ModelRegistry
@@ -103,14 +103,26 @@ def train(
     budget: float | None = None,
     unlabelled: list[str] | None = None,
     jobs: int = 1,
+    encoder: str | None = None,
 ) -> dict:
     """Train, evaluate and save a new version of model ``name``; return the report.
 
     ``unlabelled`` files fine-tune ``vectors`` first (:func:`~vecclf.training.vectors.finetune.finetuned_for_training`);
     the model then uses the fine-tuned store. ``jobs`` processes or threads work side by side (selection's
-    classifier fits, feature blocks).
+    classifier fits, feature blocks). ``encoder`` (``minilm``, a folder, ``auto``: minilm if installed, or
+    ``none``) adds a sentence encoder's block (:mod:`vecclf.training.features.encoded`).
     """
+    from vecclf.training.encoder import describe, resolve
+
     started = time.monotonic()
+    encoder = resolve(encoder)
+    if encoder is not None:
+        if classifier == "fasttext":
+            raise DataError("--encoder does not go with --classifier fasttext (fastText builds its own features)")
+        try:
+            describe(encoder)  # a missing encoder fails before the data is read
+        except BundleError as exc:
+            raise NotFoundError(str(exc)) from exc
     registry = ModelRegistry(store)
     registry.model_dir(name)  # validates the name before any work
     vstore = open_store(store, vectors)
@@ -144,7 +156,8 @@ def train(
     def choose(part: Dataset) -> tuple[dict, dict]:
         # The whole choice in one place: --cv repeats it inside every fold, the model takes it on all the rows.
         return choose_training(part, vstore=vstore, store=store, features=features, classifier=classifier, C=C,
-                               class_weight=class_weight, seed=seed, budget=budget, jobs=jobs)
+                               class_weight=class_weight, seed=seed, budget=budget, jobs=jobs,
+                               encoder=encoder)
 
     report: dict = {}
     if cv is not None:
@@ -167,6 +180,7 @@ def train(
         "test_data": ({"path": str(Path(test).resolve()), "sha256": file_fingerprint(test), "rows": len(test_ds)}
                       if test is not None else None),
         "vectors": vectors_entry(vstore),
+        **({"encoder": encoders_entry(model)} if encoder is not None else {}),
         "config": {k: v for k, v in config.items() if k not in ("vectors", "store", "n_jobs")},
         "selection": selection,
         "n_train": len(train_ds),
@@ -200,7 +214,7 @@ def _describe(config: dict) -> str:
 
 def choose_training(train_ds: Dataset, *, vstore, store: str, features: str = "auto", classifier: str = "logreg",
                     C: float | None = None, class_weight: str = "auto", seed: int = 0,
-                    budget: float | None = None, jobs: int = 1) -> tuple[dict, dict]:
+                    budget: float | None = None, jobs: int = 1, encoder: str | None = None) -> tuple[dict, dict]:
     """Return ``(TextModel params, selection report)`` for ``train_ds``: fixed, or chosen by ``--features auto``.
 
     ``jobs`` processes or threads work side by side, in the search and in the model's fit (``n_jobs``).
@@ -217,13 +231,21 @@ def choose_training(train_ds: Dataset, *, vstore, store: str, features: str = "a
                       + (f" (budget {budget:g} s)" if budget is not None else ""))
     config, selection = choose_config(train_ds.texts, train_ds.labels, vectors=str(vstore.path), store=store,
                                       features=features, classifier=classifier, C=C, class_weight=cw, seed=seed,
-                                      budget=budget, multilabel=train_ds.multilabel, jobs=jobs)
+                                      budget=budget, multilabel=train_ds.multilabel, jobs=jobs, encoder=encoder)
     return {**config, "n_jobs": jobs}, selection
 
 
 def vectors_entry(vstore) -> dict:
     """Return the manifest's record of the vector store a model was trained on."""
     return {"name": vstore.name, "sha256": vstore.sha256, "dim": vstore.dim, "lowercase": vstore.lowercase}
+
+
+def encoders_entry(model: TextModel) -> dict | None:
+    """Return the manifest's record of the model's sentence encoder (name, package, version, sha256, width)."""
+    from vecclf.training.features.encoded import encoders_of
+
+    found = encoders_of(model)
+    return found[0].encoder_ if found else None
 
 
 def name_vectors(model: TextModel, name: str) -> None:

@@ -18,7 +18,10 @@ words (it generalises from few labels and to unseen words), the NB-weighted
 n-grams carry the exact phrases of the task (Wang & Manning 2012), the
 character n-grams catch morphology and misspellings; one L2-regularised
 logistic regression balances them. Each block is scaled to unit-ish row norm
-so one C fits all. ``auto`` (:mod:`vecclf.training.selection`) chooses among ``dense``,
+so one C fits all. With ``encoder`` (``--encoder minilm``), every set gets a
+sentence transformer's embedding as one more standardised dense block
+(:mod:`~vecclf.training.features.encoded`): the accuracy mode, at a few
+milliseconds a text. ``auto`` (:mod:`vecclf.training.selection`) chooses among ``dense``,
 ``hybrid`` and ``hybrid-pos`` and C by cross-validation on the training data.
 
 Each block lives in its own module beside its serving kernel (``compile``):
@@ -37,12 +40,13 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from vecclf.training.embed import DocumentEmbedder
 from vecclf.training.features.chars import CharNgrams
 from vecclf.training.features.dense import DenseScale, FirstWords, compile_source, dense_block
+from vecclf.training.features.encoded import SentenceEncoder, encoder_block
 from vecclf.training.features.sparse import pack_terms, unpack_terms
 from vecclf.training.features.words import BOS, EOS, NBNgrams
 from vecclf.training.kernels import Unsupported
 
-__all__ = ["BOS", "EOS", "FEATURE_SETS", "CharNgrams", "DenseScale", "FirstWords", "NBNgrams", "build_features",
-           "compile_features", "dense_block", "pack_terms", "unpack_terms"]
+__all__ = ["BOS", "EOS", "FEATURE_SETS", "CharNgrams", "DenseScale", "FirstWords", "NBNgrams", "SentenceEncoder",
+           "build_features", "compile_features", "dense_block", "encoder_block", "pack_terms", "unpack_terms"]
 
 FEATURE_SETS = ("mean", "sif", "meanmax", "dense", "hybrid", "hybrid-pos")
 # The most frequent word n-grams a model keeps: bounds the model (and its bundle) on very large data;
@@ -50,8 +54,17 @@ FEATURE_SETS = ("mean", "sif", "meanmax", "dense", "hybrid", "hybrid-pos")
 MAX_WORD_TERMS = 2_000_000
 
 
-def build_features(name: str, vectors: str, store: str | None, lowercase: bool = True, dense_weight: float = 1.0):
-    """Return an unfitted transformer for feature set ``name``."""
+def build_features(name: str, vectors: str, store: str | None, lowercase: bool = True, dense_weight: float = 1.0,
+                   encoder: str | None = None):
+    """Return an unfitted transformer for feature set ``name``, with ``encoder``'s block beside it if given."""
+    blocks = _blocks(name, vectors, store, lowercase, dense_weight)
+    if encoder is None:
+        return blocks
+    pairs = blocks.transformer_list if isinstance(blocks, FeatureUnion) else [(name, blocks)]
+    return FeatureUnion([*pairs, ("encoder", encoder_block(encoder))])
+
+
+def _blocks(name: str, vectors: str, store: str | None, lowercase: bool, dense_weight: float):
     if name in ("mean", "sif", "meanmax"):
         return Pipeline([
             ("embed", DocumentEmbedder(vectors=vectors, store=store, pooling=name)),

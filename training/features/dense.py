@@ -128,7 +128,9 @@ def dense_block(vectors, store, poolings=("mean",), weight=1.0):
 # ---------------------------------------------------------------- kernels
 def compile_source(step, context):
     """Return the compiled dense source of a fitted step (see :mod:`vecclf.training.kernels`), or raise Unsupported."""
-    if type(step) in (DocumentEmbedder, FirstWords):
+    from vecclf.training.features.encoded import SentenceEncoder
+
+    if type(step) in (DocumentEmbedder, FirstWords, SentenceEncoder):
         return step.compile(context)
     if isinstance(step, Pipeline) and len(step.steps) == 2 and type(step.steps[1][1]) is Normalizer:
         if step.steps[1][1].norm != "l2":

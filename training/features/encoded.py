@@ -1,0 +1,124 @@
+"""The sentence-encoder block (``--encoder``): a sentence transformer's embedding beside the other blocks.
+
+:class:`SentenceEncoder` is a scikit-learn transformer whose only parameter
+that matters is the encoder's name (``minilm``) or folder. Fitting records
+what the encoder is (:func:`vecclf.training.encoder.describe`: package,
+version, sha256 of its files, width); nothing is learned. A bundle keeps that
+record, never the weights: :func:`check_encoders` refuses at load an encoder
+that is missing or differs. The loaded model is a per-process cache, like an
+opened vector store: never cloned, never serialised.
+
+:func:`encoder_block` standardises the block (:class:`~vecclf.training.features.dense.DenseScale`,
+row norm about ``weight``), so it sits beside the L2-normalised sparse blocks
+as the pooled word vectors do. Its serving kernel (:class:`EncoderKernel`) is
+a dense source: the encoder's batch arithmetic for a batch, one forward pass
+for one text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from vecclf.training.pooling import as_text_list
+
+# Row norm of the standardised encoder block beside the unit-norm sparse blocks (MR/SST-2/TREC, see
+# docs/benchmarks.md): the sentence embedding carries more than the pooled word vectors, so it weighs more.
+ENCODER_WEIGHT = 2.0
+
+
+class SentenceEncoder(TransformerMixin, BaseEstimator):
+    """Embed texts with a sentence transformer (``encoder``: ``minilm`` or a folder); nothing is learned."""
+
+    def __init__(self, encoder="minilm"):
+        self.encoder = encoder
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_runtime", None)
+        return state
+
+    def fit(self, X, y=None):
+        """Record the encoder's identity (package, version, sha256) and width."""
+        from vecclf.training.encoder import describe
+
+        self.encoder_ = describe(self.encoder)
+        self.n_features_out_ = int(self.encoder_["dim"])
+        return self
+
+    def runtime(self):
+        """Return the loaded encoder (once per process), refusing one other than the fitted encoder."""
+        runtime = getattr(self, "_runtime", None)
+        if runtime is None:
+            from vecclf.training.encoder import load
+
+            runtime = self._runtime = load(self.encoder, self.encoder_["sha256"])
+        return runtime
+
+    def transform(self, X) -> np.ndarray:
+        """Return the (n_texts, dim) float32 sentence vectors."""
+        check_is_fitted(self, "encoder_")
+        return self.runtime().encode(as_text_list(X))
+
+    def check(self) -> None:
+        """Raise :class:`~vecclf.training.errors.BundleError` unless the fitted encoder is installed unchanged."""
+        from vecclf.training.encoder import check
+
+        check_is_fitted(self, "encoder_")
+        check(self.encoder_)
+
+    def compile(self, context) -> "EncoderKernel":
+        """Return the serving kernel (a dense source; see :mod:`vecclf.training.kernels`)."""
+        check_is_fitted(self, "encoder_")
+        return EncoderKernel(self.runtime(), self.n_features_out_)
+
+
+class EncoderKernel:
+    """:class:`SentenceEncoder` for serving: the loaded encoder on the batch's texts."""
+
+    def __init__(self, runtime, width: int):
+        self._runtime = runtime
+        self.width = width
+
+    def __call__(self, batch) -> np.ndarray:
+        return self._runtime.encode(batch.texts)
+
+    def one(self, batch) -> np.ndarray:
+        return self._runtime.encode(batch.texts[:1])[0]
+
+    def direction_of(self):
+        return None
+
+
+def encoder_block(encoder: str, weight: float = ENCODER_WEIGHT) -> Pipeline:
+    """Return the encoder's embedding standardised as one block of row norm about ``weight``."""
+    from vecclf.training.features.dense import DenseScale
+
+    return Pipeline([("encode", SentenceEncoder(encoder=encoder)), ("scale", DenseScale(weight=weight, per_feature=True))])
+
+
+def encoders_of(model) -> list:
+    """Return every :class:`SentenceEncoder` inside a fitted model (depth first)."""
+    found, stack, seen = [], [model], set()
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, SentenceEncoder):
+            found.append(obj)
+        elif isinstance(obj, BaseEstimator):
+            stack.extend(vars(obj).values())
+        elif isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+    return found
+
+
+def check_encoders(model) -> list[dict]:
+    """Check every encoder of ``model`` is installed as it was trained; return their records."""
+    encoders = encoders_of(model)
+    for enc in encoders:
+        enc.check()
+    return [enc.encoder_ for enc in encoders]
