@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from vecclf.training import feedback_cli, progress, store_cli
+from vecclf.training import distill_cli, feedback_cli, progress, store_cli
 from vecclf.training.cli_flags import corpus_flags, data_flags, emit as _emit, score_flags, serve_flags
 from vecclf.training.cli_models import add_models_commands
 from vecclf.training.errors import ConfigError, StorageError, VecclfError, storage_error
@@ -352,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
                         parents=[common])
     p.add_argument("name")
     p.set_defaults(func=cmd_vectors_verify)
+    distill_cli.add_parser(vsub, common)
 
     store_cli.add_parser(sub, common)
 
