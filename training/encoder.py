@@ -20,8 +20,9 @@ the attention mask, L2-normalised when the folder has a ``Normalize``
 module), batch by batch of similar lengths, one torch thread per process
 (serving workers give the parallelism; a torch thread pool started before
 gunicorn forks its workers could hang them). Each text's vector is kept in a
-bounded per-process memo, so cross-validation folds and repeated texts are
-encoded once.
+bounded per-process memo while training, so cross-validation folds encode
+each text once; serving encodes every request's texts (no memo: a worker's
+memory stays flat).
 """
 
 from __future__ import annotations
@@ -172,6 +173,7 @@ class Encoder:
 
         torch.set_num_threads(1)
         hf_logging.disable_progress_bar()  # stderr carries vecclf's own progress and logs
+        hf_logging.set_verbosity_error()
         self.folder = folder
         modules = _read_json(folder / "modules.json", [])
         types = [m.get("type", "") for m in modules]
@@ -190,8 +192,14 @@ class Encoder:
         self._torch = torch
         self._memo: dict[str, np.ndarray] = {}
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Return the (len(texts), dim) float32 sentence vectors of ``texts``."""
+    def encode(self, texts: list[str], memo: bool = True) -> np.ndarray:
+        """Return the (len(texts), dim) float32 sentence vectors of ``texts``.
+
+        ``memo``: keep and reuse each text's vector (training: the folds of a search share them); serving
+        passes False, so a worker's memory stays flat and every request pays its own encoding.
+        """
+        if not memo:
+            return self._run(list(texts)) if texts else np.zeros((0, self.dim), dtype=np.float32)
         memo = self._memo
         todo = list(dict.fromkeys(t for t in texts if t not in memo))
         if todo:

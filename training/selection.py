@@ -60,6 +60,13 @@ CANDIDATES = [
     ("hybrid", [1.0, 3.0, 10.0, 30.0]),
     ("hybrid-pos", [10.0, 30.0, 100.0]),
 ]
+# With a sentence encoder's block beside every candidate (``--encoder``) the best C is lower: the encoder's
+# embedding already separates the classes, the n-grams refine (SST-2, TREC: C 1-3 beside 3-30 without).
+ENCODER_CANDIDATES = [
+    ("dense", [0.3, 1.0, 3.0]),
+    ("hybrid", [0.3, 1.0, 3.0, 10.0]),
+    ("hybrid-pos", [1.0, 3.0, 10.0]),
+]
 # Without any cross-validation (fewer than two rows in some class) this is used.
 FALLBACK = ("hybrid", 10.0)
 MAX_FOLDS = 5
@@ -122,7 +129,8 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
         config = {**base, "features": feats, "C": C if C is not None else c}
         return config, {"mode": "auto", "folds": 0, "chosen": {"features": feats, "C": config["C"]},
                         "note": "too few rows per class to cross-validate; used the default candidate"}
-    settings = [(feats, c) for feats, grid in CANDIDATES for c in ([C] if C is not None else grid)]
+    candidates = ENCODER_CANDIDATES if encoder is not None else CANDIDATES
+    settings = [(feats, c) for feats, grid in candidates for c in ([C] if C is not None else grid)]
     too_many_rows = {s for s in settings if s[0] == "dense" and len(texts) > DENSE_UP_TO}
     # A set the final fit will take out of core is searched with that solver (SGD): the C chosen is the C of the
     # fit that uses it, and the search costs a fraction of liblinear's at large C.
