@@ -297,7 +297,9 @@ def render(results: dict, *, fasttext_why: str | None, command: str, started: st
               "same splits in the same process.", ""]
     lines.append("| method | " + " | ".join(head[t] for t in tasks) + " |")
     lines.append("|---|" + "---|" * len(tasks))
-    for method in present:
+    # A full table keeps a row for every peer, n/a where it could not run (fastText missing).
+    shown = [m for m in METHODS if m in present or (full and m not in ENCODER_METHODS)]
+    for method in shown:
         cells = []
         for t in tasks:
             runs = results[t].get(method)

@@ -117,7 +117,9 @@ def mean_std(runs: list[dict], key: str) -> tuple[float, float]:
 def render(results: dict, *, command: str, started: str, note: str, draws: int, quick: bool,
            code: str | None = None) -> str:
     """Return the markdown section for ``results`` ({task: {size: [draw results]}})."""
-    lines = ["## Learning curve: accuracy with few labels", ""]
+    with_encoder = any("encoder" in r for curve in results.values() for runs in curve.values() for r in runs)
+    lines = ["## Learning curve of the accuracy mode (`--encoder minilm`)" if with_encoder
+             else "## Learning curve: accuracy with few labels", ""]
     lines.append(f"`{command}` on {started}" + (f", vecclf at {code}" if code else "") + f": {note}."
                  + (" **Quick smoke run: not the benchmark.**" if quick else ""))
     lines += ["", f"Accuracy in % on the full test set, mean ± standard deviation over {draws} random draws of the "
@@ -127,9 +129,10 @@ def render(results: dict, *, command: str, started: str, note: str, draws: int, 
               "drawn rows only; a class with a single drawn row stays on the training side of every fold, and only "
               "with fewer than two classes of two rows is CV impossible, when it uses its fallback, hybrid with "
               "C=10). TF-IDF+LR: `TfidfVectorizer(ngram_range=(1, 2))` + "
-              "`LogisticRegression(max_iter=1000)`.", "", "![learning curve](learning_curve.png)", ""]
-    with_encoder = any("encoder" in r for curve in results.values() for runs in curve.values() for r in runs)
-    if with_encoder:
+              "`LogisticRegression(max_iter=1000)`.", ""]
+    if not with_encoder:
+        lines += ["![learning curve](learning_curve.png)", ""]
+    else:
         lines += ["The accuracy mode (`--encoder minilm`: all-MiniLM-L6-v2's sentence embedding as one more block, "
                   "its own candidates and C chosen by the same CV) trains on the same rows.", ""]
     for name, curve in results.items():
@@ -231,7 +234,8 @@ def main(argv=None) -> int:
     print(text)
     if args.json and not args.render:
         Path(args.json).write_text(json.dumps({"results": results, "meta": meta}, indent=1), "utf-8")
-    full = not (args.quick or args.no_docs or set(args.tasks) != set(CURVE_TASKS))
+    full = not (args.quick or args.no_docs or set(args.tasks) != set(CURVE_TASKS) or args.sizes or args.no_all
+                or args.section)
     if args.plot or full:
         plot(results, Path(args.plot) if args.plot else PLOT)
         log(f"wrote {args.plot or PLOT}")

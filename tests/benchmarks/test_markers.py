@@ -89,6 +89,22 @@ def test_accuracy_table_marks_missing_fasttext_and_published_rows():
     assert "MR 80.0 meets ≥ 79.4" in text and "SST-2 80.0 **misses** ≥ 82.3" in text
 
 
+def test_modes_table_compares_the_accuracy_mode_with_cnn_static():
+    """A run of the modes only: their rows, CNN-static as the published reference, a verdict per task."""
+    def runs(acc):
+        return [{"accuracy": acc, "seconds": 1.0, "chosen": "hybrid C=1"}]
+
+    results = {"SST-2": {"vecclf": runs(83.0), "encoder": runs(85.5), "distilled": runs(76.0)},
+               "TREC": {"vecclf": runs(90.0), "encoder": runs(93.0), "distilled": runs(72.0)}}
+    text = accuracy.render(results, fasttext_why=None, command="python benchmarks/accuracy.py --methods ...",
+                           started="2026-01-01", note="test", quick=False, distill_seconds=17.0)
+    assert text.startswith("## Accuracy of the modes")
+    assert not any(line.startswith(("| fastText", "| TF-IDF")) for line in text.splitlines())
+    assert "SST-2 85.5 **<** 86.8" in text and "TREC 93.0 ≥ 92.8" in text
+    assert "MR, CR, SUBJ, MPQA: no data here, not measured" in text
+    assert "17 s to distil" in text
+
+
 def test_missing_data_dir_fails_with_a_message(tmp_path):
     """An absent data folder stops the script with a message naming the folder and --data-dir."""
     with pytest.raises(SystemExit, match="--data-dir"):
