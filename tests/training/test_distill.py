@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import NEGATIVE, POSITIVE, make_corpus, need_module
+from tests.conftest import NEGATIVE, POSITIVE, make_corpus, need_module
 from vecclf.training.vectors.store import open_store
+
+pytestmark = pytest.mark.slow  # each test distils (model2vec runs the transformer on every word)
 
 
 @pytest.fixture(autouse=True)

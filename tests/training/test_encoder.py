@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import make_corpus, need_module, write_tiny_encoder
+from tests.conftest import make_corpus, need_module, write_tiny_encoder
 from vecclf.training import encoder as enc
 from vecclf.training.errors import BundleError, NotFoundError
 
