@@ -29,7 +29,7 @@ from pathlib import Path
 
 from vecclf.training import progress
 from vecclf.training.behaviour import check_model, read_suite
-from vecclf.training.errors import VecclfError
+from vecclf.training.errors import ConfigError, VecclfError
 from vecclf.training.gate import decide, score, summary
 from vecclf.training.lock import model_lock
 from vecclf.training.model import TextModel
@@ -37,7 +37,11 @@ from vecclf.training.registry import ModelRegistry
 from vecclf.training.report import wrong_examples, write_report
 from vecclf.training.retrain_config import RetrainConfig
 from vecclf.training.label_sources import build_sources, merge
-from vecclf.training.train import check_trainable, choose_training, name_vectors, split, subset, vectors_entry
+from vecclf.training.encoder import describe as describe_encoder
+from vecclf.training.encoder import resolve as resolve_encoder
+from vecclf.training.train import (
+    check_trainable, choose_training, encoders_entry, name_vectors, split, subset, vectors_entry,
+)
 from vecclf.training.vectors.store import open_store
 
 STEPS = ("load", "split", "train", "evaluate", "checks", "save", "retention")
@@ -96,6 +100,11 @@ def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0, database: str 
     registry = ModelRegistry(store)
     registry.model_dir(name)  # a bad name fails before any work
     vstore = open_store(store, t.vectors)
+    encoder = resolve_encoder(t.encoder)
+    if encoder is not None:
+        if t.classifier == "fasttext":
+            raise ConfigError(f"{cfg.path}: training.encoder does not go with classifier = \"fasttext\"")
+        describe_encoder(encoder)  # a missing encoder fails before the data is read
     suite = read_suite(gate.suite) if gate.checks and gate.suite else None
     try:
         with model_lock(store, name, wait):
@@ -117,7 +126,7 @@ def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0, database: str 
             with steps.step("train") as info:
                 config, selection = choose_training(train_ds, vstore=vstore, store=store, features=t.features,
                                                     classifier=t.classifier, class_weight=t.class_weight,
-                                                    seed=t.seed, budget=t.budget)
+                                                    seed=t.seed, budget=t.budget, encoder=encoder)
                 model = TextModel(**config).fit(train_ds.texts, train_ds.labels)
                 info.update(features=config.get("features"), C=config.get("C"))
             with steps.step("evaluate") as info:
@@ -169,6 +178,7 @@ def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0, database: str 
                                  "label_column": cfg.data.label_column},
                         "test_data": None,
                         "vectors": vectors_entry(vstore),
+                        **({"encoder": encoders_entry(model)} if encoder is not None else {}),
                         "config": {k: v for k, v in config.items() if k not in ("vectors", "store", "n_jobs")},
                         "selection": selection,
                         "n_train": len(train_ds),

@@ -34,7 +34,7 @@ KEYS = {
     "model": ("name",),
     "data": ("paths", "format", "sql_url", "sql_query", "sql_chunk_rows", "text_column", "label_column",
              "include_feedback"),
-    "training": ("vectors", "features", "classifier", "class_weight", "budget", "holdout", "seed"),
+    "training": ("vectors", "features", "encoder", "classifier", "class_weight", "budget", "holdout", "seed"),
     "gate": ("metric", "min_score", "max_regression", "checks", "suite", "min_pass_rate"),
     "retention": ("keep",),
 }
@@ -60,6 +60,7 @@ class TrainingConfig:
 
     vectors: str = "glove-6b-50d"
     features: str = "auto"
+    encoder: str = "none"
     classifier: str = "logreg"
     class_weight: str = "auto"
     budget: float | None = None
@@ -208,6 +209,7 @@ def load_config(path: str | Path) -> RetrainConfig:
     training = TrainingConfig(
         vectors=t.text("vectors", TrainingConfig.vectors),
         features=t.text("features", "auto", FEATURES),
+        encoder=_encoder(t.text("encoder", "none"), base),
         classifier=t.text("classifier", "logreg", CLASSIFIERS),
         class_weight=t.text("class_weight", "auto", CLASS_WEIGHTS),
         budget=t.number("budget", None, 0),
@@ -229,3 +231,10 @@ def load_config(path: str | Path) -> RetrainConfig:
     keep = sections["retention"].number("keep", RetrainConfig.keep, 0, integer=True)
     return RetrainConfig(path=str(path), model=model.text("name", None), data=data, training=training, gate=gate,
                          keep=keep)
+
+
+def _encoder(spec: str, base: Path) -> str:
+    """Return ``[training] encoder`` as ``--encoder`` takes it: a name, or a folder anchored at the config's folder."""
+    if spec in ("none", "auto", "minilm") or not spec:
+        return spec or "none"
+    return str((base / spec).resolve()) if not Path(spec).is_absolute() else spec

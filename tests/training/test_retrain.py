@@ -260,3 +260,31 @@ def test_postgresql_table_as_the_source(tiny_vectors, tmp_path, postgres_url, cl
     assert rc == 0, err
     result = json.loads(out)
     assert result["decision"] == "promoted" and result["rows_by_source"] == {"sql": 200}
+
+
+def test_retrain_keeps_the_sentence_encoder_it_is_given(tiny_vectors, tmp_path, good, tiny_encoder):
+    """[training] encoder trains the candidate with that encoder's block and records it, as train --encoder does."""
+    store, _, _ = tiny_vectors
+    config = write_config(tmp_path, {"paths": ["good.csv"]}, training={"encoder": str(tiny_encoder)},
+                          gate={"min_score": 0.0, "checks": False})
+    result, _ = run(config, store)
+    assert result["decision"] == "promoted"
+    manifest = json.loads((Path(store) / "demo" / result["version"] / "manifest.json").read_text("utf-8"))
+    from vecclf.training import encoder as enc
+
+    assert manifest["encoder"]["name"] == str(tiny_encoder)
+    assert manifest["encoder"]["sha256"] == enc.describe(str(tiny_encoder))["sha256"]
+    assert manifest["config"]["encoder"] == str(tiny_encoder)
+    model, _ = ModelRegistry(str(store)).load("demo", result["version"])
+    from vecclf.training.features.encoded import encoders_of
+
+    assert encoders_of(model)
+
+
+def test_an_unknown_encoder_in_the_config_is_refused_before_any_work(tiny_vectors, tmp_path, good, cli):
+    """A missing encoder folder is one line and a non-zero exit; nothing is saved."""
+    store, _, _ = tiny_vectors
+    config = write_config(tmp_path, {"paths": ["good.csv"]}, training={"encoder": "no-such-encoder-folder"})
+    code, out, err = cli("--store", str(store), "retrain", "--config", str(config))
+    assert code != 0 and "encoder" in err and "Traceback" not in err
+    assert not (Path(store) / "demo").exists() or not list((Path(store) / "demo").glob("v*"))
