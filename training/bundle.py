@@ -318,22 +318,29 @@ def migrate_legacy_types(data: bytes) -> bytes:
         return out.getvalue()
 
 
-def point_at_store(model, store, vectors_path: Path) -> None:
-    """Make the model and every store-backed part of it read the store it was checked against."""
+def parts_of(model, kind: type) -> list:
+    """Return every object of type ``kind`` inside a fitted model, depth first, each once (not looking inside them)."""
     from sklearn.base import BaseEstimator
 
-    from vecclf.training.embed import StoreBacked
-
-    stack, seen = [model], set()
+    found, stack, seen = [], [model], set()
     while stack:
         obj = stack.pop()
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        if isinstance(obj, StoreBacked):
-            obj.repoint(store, vectors_path)
+        if isinstance(obj, kind):
+            found.append(obj)
         elif isinstance(obj, BaseEstimator):
             stack.extend(vars(obj).values())
         elif isinstance(obj, (list, tuple)):
             stack.extend(obj)
+    return found
+
+
+def point_at_store(model, store, vectors_path: Path) -> None:
+    """Make the model and every store-backed part of it read the store it was checked against."""
+    from vecclf.training.embed import StoreBacked
+
+    for part in parts_of(model, StoreBacked):
+        part.repoint(store, vectors_path)
     model.store = str(store)

@@ -101,19 +101,9 @@ def encoder_block(encoder: str, weight: float = ENCODER_WEIGHT) -> Pipeline:
 
 def encoders_of(model) -> list:
     """Return every :class:`SentenceEncoder` inside a fitted model (depth first)."""
-    found, stack, seen = [], [model], set()
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, SentenceEncoder):
-            found.append(obj)
-        elif isinstance(obj, BaseEstimator):
-            stack.extend(vars(obj).values())
-        elif isinstance(obj, (list, tuple)):
-            stack.extend(obj)
-    return found
+    from vecclf.training.bundle import parts_of
+
+    return parts_of(model, SentenceEncoder)
 
 
 def check_encoders(model) -> list[dict]:
