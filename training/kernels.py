@@ -116,9 +116,8 @@ class Batch:
                 return docs
             # The hyphen rule's tokens and the split ones differ only in texts with a hyphen: whichever
             # rule a batch asks for first, the other reuses the rest (a hybrid model asks for both).
-            plain_key = (tokenizer.lowercase, None)
-            plain, docs = tokenizer.many_with_plain(texts, self._tokens.get(plain_key))
-            self._tokens.setdefault(plain_key, plain)
+            plain, docs = tokenizer.many_with_plain(texts, self._tokens.get(tokenizer.split_key))
+            self._tokens.setdefault(tokenizer.split_key, plain)
             self._tokens[key] = docs
         return docs
 

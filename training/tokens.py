@@ -144,17 +144,6 @@ def _candidates(joins: dict[int, list[str | None]]) -> set[str]:
     return {c for ends in joins.values() for c in ends if c is not None}
 
 
-def _find_compounds(text: str, known) -> list[str]:
-    """Return the tokens of a normalised text, hyphen-joined runs that ``known`` recognises kept whole."""
-    if "-" not in text:
-        return _find(text)
-    tokens, joins = _compound_joins(text)
-    if not joins:
-        return tokens
-    candidates = list(_candidates(joins))
-    return _join_known(tokens, joins, {c for c, ok in zip(candidates, known(candidates)) if ok})
-
-
 # Compound answers a tokenizer remembers (a few MB at most); past this many it starts over.
 MEMO_LIMIT = 1 << 16
 
@@ -176,6 +165,7 @@ class Tokenizer:
         self._memo: dict[str, bool] = {}
         # Tokenizers with equal keys give equal tokens (a batch tokenizes once per key).
         self.key = (lowercase, None if known is None else id(known))
+        self.split_key = (lowercase, None)  # the key of this casing's tokenizer that splits every hyphen
 
     def __call__(self, text: str) -> list[str]:
         if self.known is None:

@@ -120,9 +120,7 @@ def test_a_full_memory_starts_over_and_stays_right(monkeypatch):
 
 def _reference(text):
     """The one-text rule with a fresh membership test each time (no memory, no batching)."""
-    from vecclf.training.tokens import _find_compounds, normalize
-
-    return _find_compounds(normalize(text, True), lambda words: [w in KNOWN for w in words])
+    return Tokenizer(True, known=lambda words: [w in KNOWN for w in words])(text)
 
 
 def _spans_reference(text, known):
