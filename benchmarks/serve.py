@@ -60,6 +60,27 @@ def sentences(path: Path, limit: int | None = None) -> list[tuple[str, str]]:
     return out[:limit] if limit else out
 
 
+def glove_store(store: Path) -> str:
+    """Create ``store`` if needed with GloVe 6B 50d installed in it; return the vectors' name."""
+    from vecclf.training.vectors.default import DEFAULT_NAME, install_default
+    from vecclf.training.vectors.store import list_stores
+
+    store.mkdir(parents=True, exist_ok=True)
+    if DEFAULT_NAME not in {m["name"] for m in list_stores(store)}:
+        install_default(str(store))
+    return DEFAULT_NAME
+
+
+def labelled_csv(path: Path, rows) -> Path:
+    """Write ``(label, text)`` rows to ``path`` as a text,label CSV unless it exists (``rows`` may be a function)."""
+    if not path.exists():
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["text", "label"])
+            writer.writerows((t, lab) for lab, t in (rows() if callable(rows) else rows))
+    return path
+
+
 def prepare_store(store: Path) -> tuple[str, str]:
     """Install GloVe, train sentiment as users get it (``--features auto``) and an unpromoted candidate.
 
@@ -69,31 +90,25 @@ def prepare_store(store: Path) -> tuple[str, str]:
     """
     from vecclf.training.registry import ModelRegistry
     from vecclf.training.train import train
-    from vecclf.training.vectors.default import DEFAULT_NAME, install_default
-    from vecclf.training.vectors.store import list_stores
 
-    store.mkdir(parents=True, exist_ok=True)
-    if DEFAULT_NAME not in {m["name"] for m in list_stores(store)}:
-        install_default(str(store))
-    data = store / "sst-train.csv"
-    if not data.exists():
-        rows = sentences(SST) if SST.exists() else None
-        if rows is None:
-            from vecclf.training.quickstart import sentiment_rows
+    glove = glove_store(store)
 
-            rows = [(r["label"], r["text"]) for r in sentiment_rows()]
-        with open(data, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["text", "label"])
-            writer.writerows((t, lab) for lab, t in rows)
+    def rows():
+        if SST.exists():
+            return sentences(SST)
+        from vecclf.training.quickstart import sentiment_rows
+
+        return [(r["label"], r["text"]) for r in sentiment_rows()]
+
+    data = labelled_csv(store / "sst-train.csv", rows)
     reg = ModelRegistry(store)
     if "sentiment" not in reg.models() or reg.manifest("sentiment").get("selection", {}).get("mode") != "auto":
         # A store from an older run holds a fixed-feature model: train what `vecclf train` gives now.
-        train(store=str(store), name="sentiment", data=str(data), vectors=DEFAULT_NAME, features="auto",
+        train(store=str(store), name="sentiment", data=str(data), vectors=glove, features="auto",
               test_size=0.2, seed=0, promote=True)
     current = reg.current("sentiment")
     config = reg.manifest("sentiment")["config"]
-    report = train(store=str(store), name="sentiment", data=str(data), vectors=DEFAULT_NAME,
+    report = train(store=str(store), name="sentiment", data=str(data), vectors=glove,
                    features=config["features"], test_size=0.2, seed=int(time.time()) % 1000, C=config["C"] / 2,
                    promote=False)
     return current, report["version"]

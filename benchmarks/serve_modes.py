@@ -19,7 +19,6 @@ serving, so each request pays its own encoding.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import platform
@@ -28,7 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-from serve import SST, SST_TEST, cpu_seconds, http_post, load, pss_kib, sentences, start_server, stop_server
+from serve import (
+    SST, SST_TEST, cpu_seconds, glove_store, http_post, labelled_csv, load, pss_kib, sentences, start_server, stop_server,
+)
 
 SECTION = "serve-encoder"
 FAST, ACCURATE = "sentiment", "sentiment-encoder"
@@ -39,25 +40,16 @@ def prepare(store: Path) -> dict:
     """Train the two models if the store lacks them; return their manifests' configs and test accuracies."""
     from vecclf.training.registry import ModelRegistry
     from vecclf.training.train import train
-    from vecclf.training.vectors.default import DEFAULT_NAME, install_default
-    from vecclf.training.vectors.store import list_stores
 
-    store.mkdir(parents=True, exist_ok=True)
-    if DEFAULT_NAME not in {m["name"] for m in list_stores(store)}:
-        install_default(str(store))
-    data, test = store / "sst-train.csv", store / "sst-test.csv"
-    for path, src in ((data, SST), (test, SST_TEST)):
-        if not path.exists():
-            with open(path, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(["text", "label"])
-                writer.writerows((t, lab) for lab, t in sentences(src))
+    glove = glove_store(store)
+    data = labelled_csv(store / "sst-train.csv", lambda: sentences(SST))
+    test = labelled_csv(store / "sst-test.csv", lambda: sentences(SST_TEST))
     reg = ModelRegistry(store)
     if FAST not in reg.models():
-        train(store=str(store), name=FAST, data=str(data), test=str(test), vectors=DEFAULT_NAME, features="auto",
+        train(store=str(store), name=FAST, data=str(data), test=str(test), vectors=glove, features="auto",
               seed=0, promote=True)
     if ACCURATE not in reg.models():
-        train(store=str(store), name=ACCURATE, data=str(data), test=str(test), vectors=DEFAULT_NAME,
+        train(store=str(store), name=ACCURATE, data=str(data), test=str(test), vectors=glove,
               features="hybrid", C=1.0, encoder="minilm", seed=0, promote=True)
     return {m: reg.manifest(m) for m in (FAST, ACCURATE)}
 

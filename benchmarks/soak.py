@@ -50,7 +50,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_section import publish  # noqa: E402
-from serve import http_post, pss_kib, sentences, server_pids, start_server, stop_server, texts_for_load  # noqa: E402
+from serve import (  # noqa: E402
+    glove_store, http_post, labelled_csv, pss_kib, sentences, server_pids, start_server, stop_server, texts_for_load,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SST = ROOT.parent / "shared" / "data" / "sentences" / "stsa.binary.train"
@@ -269,28 +271,17 @@ def promote(store: Path, version: str) -> dict:
 # ---------------------------------------------------------------- setup
 def prepare_store(store: Path) -> list[str]:
     """Install GloVe and train two versions of ``sentiment`` on SST-2 (the features ``auto`` picks there); return them."""
-    import csv
-
     from vecclf.training.registry import ModelRegistry
     from vecclf.training.train import train
-    from vecclf.training.vectors.default import DEFAULT_NAME, install_default
-    from vecclf.training.vectors.store import list_stores
 
-    store.mkdir(parents=True, exist_ok=True)
-    if DEFAULT_NAME not in {m["name"] for m in list_stores(store)}:
-        install_default(str(store))
-    data = store / "sst-train.csv"
-    if not data.exists():
-        with open(data, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["text", "label"])
-            writer.writerows((t, lab) for lab, t in sentences(SST))
+    glove = glove_store(store)
+    data = labelled_csv(store / "sst-train.csv", lambda: sentences(SST))
     reg = ModelRegistry(store)
     versions = reg.versions(MODEL) if MODEL in reg.models() else []
     # hybrid, C=10 is what `--features auto` chose on SST-2 (docs/benchmarks.md, HTTP service); fixed here
     # so that setting up takes seconds, not a cross-validated search.
     for seed in range(len(versions), 2):
-        train(store=str(store), name=MODEL, data=str(data), vectors=DEFAULT_NAME, features="hybrid", test_size=0.2,
+        train(store=str(store), name=MODEL, data=str(data), vectors=glove, features="hybrid", test_size=0.2,
               seed=seed, C=10.0 / (1 + seed), promote=seed == 0)
     return reg.versions(MODEL)[:2]
 
