@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--test", default=None, help="separate test file")
     group.add_argument("--test-size", type=float, default=None, help="held-out fraction (default 0.2)")
-    group.add_argument("--cv", type=int, default=None, help="K-fold cross-validation on the data")
+    group.add_argument("--cv", type=int, default=None, help="nested K-fold cross-validation: the whole training, auto search included, inside each fold")
     p.add_argument("--features", default="auto", choices=["auto", "mean", "sif", "meanmax", "dense", "hybrid", "hybrid-pos"],
                    help="feature set (default auto: chosen by cross-validation on the training data)")
     p.add_argument("--classifier", default="logreg", choices=["logreg", "svm", "mlp", "fasttext"],
