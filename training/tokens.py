@@ -94,6 +94,9 @@ def _find(text: str) -> list[str]:
 
 
 _HYPHEN_CHUNK_RE = re.compile(r"(\S*-\S*)")
+# The token pattern with whole hyphenated chunks as one more alternative, tried first (many_with_plain).
+_TOKEN_CHUNK_RE = re.compile(r"\S*-\S*|" + TOKEN_PATTERN)
+_PLAIN_CHUNK_RE = re.compile(r"\S*-\S*|" + TOKEN_PATTERN[len(_CONTRACTION):])
 
 
 def _compound_joins(text: str) -> tuple[list[str], dict[int, list[str | None]]]:
@@ -144,8 +147,10 @@ def _candidates(joins: dict[int, list[str | None]]) -> set[str]:
     return {c for ends in joins.values() for c in ends if c is not None}
 
 
-# Compound answers a tokenizer remembers (a few MB at most); past this many it starts over.
+# Compound answers and hyphenated chunks a tokenizer remembers (a few MB at most); past this many each starts
+# over. Chunks longer than MEMO_CHUNK_CHARS are worked out every time.
 MEMO_LIMIT = 1 << 16
+MEMO_CHUNK_CHARS = 64
 
 
 class Tokenizer:
@@ -163,6 +168,7 @@ class Tokenizer:
         # known()'s answers by compound: texts repeat their compounds ("--", "well-acted"), and one lookup
         # through the store's index costs more than tokenizing a short text.
         self._memo: dict[str, bool] = {}
+        self._chunks: dict[str, tuple[list[str], list[str]]] = {}
         # Tokenizers with equal keys give equal tokens (a batch tokenizes once per key).
         self.key = (lowercase, None if known is None else id(known))
         self.split_key = (lowercase, None)  # the key of this casing's tokenizer that splits every hyphen
@@ -183,10 +189,16 @@ class Tokenizer:
 
         ``plain``, when a caller already has those split tokens of ``texts``, is reused for the texts
         without a hyphen (their tokens are the same under both rules).
+
+        A text with a hyphen is matched once by the token pattern with one more alternative in front,
+        ``\\S*-\\S*``, which takes each whitespace-free chunk holding a hyphen whole (at a chunk's first
+        character it is the first alternative to match). Each chunk's split and compound tokens are then
+        looked up in a per-tokenizer memo: texts repeat their chunks (``--``, ``well-acted``), so most
+        hyphenated texts cost one regex pass and a few dictionary hits.
         """
         docs: list = []
         plain_docs: list = []
-        pending: list[tuple[int, list[str], dict]] = []
+        pending: list[tuple[int, list[str]]] = []
         lowercase = self.lowercase
         for i, text in enumerate(texts):
             if plain is not None and "-" not in text and text.isascii():
@@ -196,16 +208,59 @@ class Tokenizer:
                 if "-" not in text:
                     tokens = plain[i] if plain is not None else _find(text)
                 else:
-                    tokens, joins = _compound_joins(text)
-                    if joins:
-                        pending.append((i, tokens, joins))
+                    pending.append((i, (_TOKEN_CHUNK_RE if "n't" in text else _PLAIN_CHUNK_RE).findall(text)))
+                    tokens = plain[i] if plain is not None else None  # None: filled in by _expand
             plain_docs.append(tokens)
             docs.append(tokens)
-        if pending and self.known is not None:  # one membership test for every candidate of the batch
-            whole = self._known_set(set().union(*(_candidates(j) for _, _, j in pending)))
-            for i, tokens, joins in pending:
-                docs[i] = _join_known(tokens, joins, whole)
+        if pending:
+            try:  # the usual case: every chunk seen before
+                self._expand(pending, self._chunks, plain_docs, docs)
+            except KeyError:
+                chunks = self._chunk_tokens({p for _, pieces in pending for p in pieces if "-" in p})
+                self._expand(pending, chunks, plain_docs, docs)
         return plain_docs, docs
+
+    def _expand(self, pending, chunks: dict, plain_docs: list, docs: list) -> None:
+        """Fill in the tokens of the hyphenated texts from their pieces and ``chunks``' tokens of each chunk."""
+        keep = self.known is not None
+        for i, pieces in pending:
+            joined: list[str] = []
+            if plain_docs[i] is None:  # the split tokens too
+                split: list[str] = []
+                for piece in pieces:
+                    if "-" in piece:  # a whole chunk (a lone "-" is a chunk of one token)
+                        got = chunks[piece]
+                        split += got[0]
+                        joined += got[1]
+                    else:
+                        split.append(piece)
+                        joined.append(piece)
+                plain_docs[i] = split
+            else:
+                for piece in pieces:
+                    if "-" in piece:
+                        joined += chunks[piece][1]
+                    else:
+                        joined.append(piece)
+            docs[i] = joined if keep else plain_docs[i]
+
+    def _chunk_tokens(self, chunks: set[str]) -> dict[str, tuple[list[str], list[str]]]:
+        """Return each hyphenated chunk's (split tokens, tokens under this rule), remembered across calls."""
+        memo = self._chunks
+        found = {c: memo.get(c) for c in chunks}
+        missing = [c for c, got in found.items() if got is None]
+        if missing:
+            split = {c: _compound_joins(c) for c in missing}
+            # One membership test for every candidate of every new chunk.
+            candidates = set().union(*(_candidates(joins) for _, joins in split.values()))
+            whole = self._known_set(candidates) if self.known is not None and candidates else set()
+            if len(memo) + len(missing) > MEMO_LIMIT:
+                memo.clear()
+            for c, (tokens, joins) in split.items():
+                got = found[c] = (tokens, _join_known(tokens, joins, whole) if joins else tokens)
+                if len(c) <= MEMO_CHUNK_CHARS:  # a hostile long chunk is not kept
+                    memo[c] = got
+        return found
 
     def _known_set(self, candidates: set[str]) -> set[str]:
         """Return those of ``candidates`` that ``known`` recognises, asking it only about the ones not seen before."""

@@ -115,7 +115,18 @@ def test_a_full_memory_starts_over_and_stays_right(monkeypatch):
     tokenizer = Tokenizer(True, known=lambda words: [w in KNOWN for w in words])
     texts = [f"w{i}-x{i} well-acted" for i in range(20)]
     assert [tokenizer(t) for t in texts] == [_reference(t) for t in texts]
-    assert len(tokenizer._memo) <= 3 + 2
+    assert len(tokenizer._memo) <= 3 + 2 and len(tokenizer._chunks) <= 3 + 2
+
+
+def test_long_chunks_are_worked_out_but_not_remembered():
+    """A hyphenated chunk past MEMO_CHUNK_CHARS gets its tokens every time and is never kept in memory."""
+    from vecclf.training.tokens import MEMO_CHUNK_CHARS
+
+    tokenizer = Tokenizer(True, known=lambda words: [w in KNOWN for w in words])
+    long_chunk = "well-acted" + "-x" * MEMO_CHUNK_CHARS
+    for _ in range(2):
+        assert tokenizer(f"a {long_chunk} -- b") == _reference(f"a {long_chunk} -- b")
+    assert set(tokenizer._chunks) == {"--"}
 
 
 def _reference(text):
