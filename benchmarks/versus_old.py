@@ -15,6 +15,14 @@ per-round ratios, so a busy machine moves both sides alike. Writes the
 
     python benchmarks/versus_old.py                 # ~3 minutes; --old COMMIT to compare with another
     python benchmarks/versus_old.py --no-write
+    python benchmarks/versus_old.py --instructions  # + instruction counts under callgrind (~20-30 minutes)
+
+Seconds move with whatever else the machine runs; instructions do not.
+``--instructions`` also counts, under ``valgrind --tool=callgrind``, the
+instructions of ``Predictor.explain([text])`` and of a 32-text batch's
+arithmetic with each version: one child process per version and workload
+loads the model and makes its calls, and the count of a run with no calls is
+subtracted, so loading and start-up cancel out.
 """
 
 from __future__ import annotations
@@ -117,6 +125,63 @@ def side_by_side(old_call, new_call, items: list, n: int, rounds: int, per: int 
     return statistics.median(olds), statistics.median(news), statistics.median(ratios)
 
 
+INSTRUCTION_CALLS = {"explain": 1000, "batch32": 40}  # calls per child run (batch32: 40 batches of 32 texts)
+
+
+def child(version: str, old: Path, store: Path, workload: str, calls: int) -> None:
+    """Load the model with ``version``'s own code and make ``calls`` calls of ``workload`` (run under callgrind)."""
+    if version == "old":
+        sys.path.insert(0, str(old))
+        from training.inference import Predictor  # the old commit's top-level package
+        from training.registry import ModelRegistry
+    else:
+        from vecclf.training.inference import Predictor
+        from vecclf.training.registry import ModelRegistry
+    model, _ = ModelRegistry(str(store)).load(NAME)
+    predictor = Predictor(model)
+    texts = texts_for_load()
+    for i in range(200):  # the same warm-up in every run, so caches are equally full before the counted calls
+        predictor.explain([texts[i % len(texts)]])
+    for i in range(calls):
+        if workload == "explain":
+            predictor.explain([texts[(200 + i) % len(texts)]])
+        else:
+            start = (32 * i) % (len(texts) - 32)
+            predictor._batch_proba(texts[start : start + 32])
+
+
+def instructions(version: str, old: Path, store: Path, workload: str, calls: int) -> int:
+    """Return the instructions callgrind counts for one child run."""
+    args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+            "--child", version, str(old), str(store), workload, str(calls)]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    for line in done.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1])
+    raise RuntimeError(f"no instruction count from callgrind: {done.stderr[-500:]}")
+
+
+def instruction_rows(old: Path, old_store: Path, new_store: Path) -> list[str]:
+    """Return table rows: instructions per call of each workload, old and new, from runs with and without calls."""
+    import concurrent.futures
+
+    jobs = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for version, store in (("old", old_store), ("new", new_store)):
+            for workload, calls in INSTRUCTION_CALLS.items():
+                for n in (0, calls):
+                    jobs[version, workload, n] = pool.submit(instructions, version, old, store, workload, n)
+    count = {key: job.result() for key, job in jobs.items()}
+    rows = []
+    for workload, calls in INSTRUCTION_CALLS.items():
+        per = {v: (count[v, workload, calls] - count[v, workload, 0]) / calls for v in ("old", "new")}
+        label = "`Predictor.explain([text])`" if workload == "explain" else "32-text batch arithmetic, per text"
+        scale = 1 if workload == "explain" else 32
+        rows.append(f"| {label} | {per['old'] / scale:,.0f} | {per['new'] / scale:,.0f} | "
+                    f"{per['new'] / per['old']:.2f}× |")
+    return rows
+
+
 def load_average() -> float:
     return os.getloadavg()[0]
 
@@ -128,7 +193,15 @@ def main(argv=None) -> int:
     parser.add_argument("--loops", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions per call under valgrind's callgrind (load-independent)")
+    parser.add_argument("--child", nargs=5, metavar=("VERSION", "OLD", "STORE", "WORKLOAD", "CALLS"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        version, old, store, workload, calls = args.child
+        child(version, Path(old), Path(store), workload, int(calls))
+        return 0
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -178,6 +251,13 @@ def main(argv=None) -> int:
         "|---|---|---|---|",
     ]
     lines += [f"| {name} | {a:.1f} | {b:.1f} | {r:.2f}× |" for name, (a, b, r) in rows]
+    if args.instructions:
+        counts = ", ".join(f"{k}: {v:,}" for k, v in INSTRUCTION_CALLS.items())
+        lines += ["", f"Instructions per call under `valgrind --tool=callgrind` (the same model files; a child process "
+                  f"per version and workload, calls counted with and without them ({counts}), the difference divided "
+                  f"by the calls; independent of the machine's load):", "",
+                  "| call | old instructions | new instructions | new / old |", "|---|---|---|---|",
+                  *instruction_rows(old, old_store, new_store)]
     publish("versus-old", "\n".join(lines) + "\n", write=not args.no_write)
     return 0
 
