@@ -67,6 +67,26 @@ def test_auto_is_minilm_only_when_installed():
     assert enc.resolve("auto") == ("minilm" if enc.installed("minilm") else None)
 
 
+def test_encoder_block_weighs_twice_the_others(tiny_vectors, tiny_encoder):
+    """Beside the pooled GloVe block (RMS row norm 1), the encoder's block has RMS row norm ENCODER_WEIGHT, 2."""
+    from vecclf.training.features import build_features
+    from vecclf.training.features.encoded import ENCODER_WEIGHT
+
+    store, _, _ = tiny_vectors
+    texts, labels = make_corpus(60, seed=1)
+    union = build_features("dense", "tiny", str(store), encoder=str(tiny_encoder))
+    union.fit(texts, labels)
+    blocks = dict(union.transformer_list)
+    assert list(blocks) == ["dense", "encoder"]
+
+    def rms(block):
+        return float(np.sqrt(np.mean(np.sum(np.square(block.transform(texts)), axis=1))))
+
+    assert ENCODER_WEIGHT == 2.0
+    assert rms(blocks["dense"]) == pytest.approx(1.0, rel=1e-3)
+    assert rms(blocks["encoder"]) == pytest.approx(ENCODER_WEIGHT, rel=1e-3)
+
+
 def test_train_records_the_encoder_not_its_weights(encoded_model, tiny_encoder):
     """The manifest names the encoder and its sha256; model.skops holds none of its weights."""
     store, report = encoded_model

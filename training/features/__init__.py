@@ -19,8 +19,9 @@ n-grams carry the exact phrases of the task (Wang & Manning 2012), the
 character n-grams catch morphology and misspellings; one L2-regularised
 logistic regression balances them. Each block is scaled to unit-ish row norm
 so one C fits all. With ``encoder`` (``--encoder minilm``), every set gets a
-sentence transformer's embedding as one more standardised dense block
-(:mod:`~vecclf.training.features.encoded`): the accuracy mode, at a few
+sentence transformer's embedding as one more standardised dense block, at
+twice the others' row norm (:mod:`~vecclf.training.features.encoded`): the
+accuracy mode, at a few
 milliseconds a text. ``auto`` (:mod:`vecclf.training.selection`) chooses among ``dense``,
 ``hybrid`` and ``hybrid-pos`` and C by cross-validation on the training data.
 
