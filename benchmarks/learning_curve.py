@@ -133,8 +133,9 @@ def render(results: dict, *, command: str, started: str, note: str, draws: int, 
     if not with_encoder:
         lines += ["![learning curve](learning_curve.png)", ""]
     else:
-        lines += ["The accuracy mode (`--encoder minilm`: all-MiniLM-L6-v2's sentence embedding as one more block, "
-                  "its own candidates and C chosen by the same CV) trains on the same rows.", ""]
+        lines += ["The accuracy mode (`--encoder minilm`: all-MiniLM-L6-v2's standardised sentence embedding as one "
+                  "more block, at twice the row norm of the others; its own candidates and C chosen by the same CV) "
+                  "trains on the same rows.", ""]
     for name, curve in results.items():
         lines.append(f"**{name}**")
         lines.append("")
@@ -169,10 +170,22 @@ def render(results: dict, *, command: str, started: str, note: str, draws: int, 
         lines.append(f"Target (issue 3): with 200 labels SST-2 at least 5 points above TF-IDF+LR: "
                      f"{v:.1f} vs {t:.1f}, {v - t:+.1f} points, {verdict} it.")
         if with_encoder:
-            e, _ = mean_std(results["SST-2"]["200"], "encoder")
-            lines.append(f"Target (issue 15): the accuracy mode with 200 labels on SST-2 at least 75 %: {e:.1f}, "
-                         + ("meets it." if e >= 75 else "**misses** it."))
+            lines.append(target_15([r["encoder"] for r in results["SST-2"]["200"]]))
     return "\n".join(lines).rstrip()
+
+
+def target_15(values: list[float]) -> str:
+    """Return the issue 15 line: the accuracy mode's SST-2 mean at 200 labels against 75 %, with its uncertainty."""
+    mean = statistics.fmean(values)
+    verdict = "meets it" if mean >= 75 else "**misses** it"
+    detail = ""
+    if len(values) > 1:  # how far the mean is from 75 against how much other draws would move it
+        error = statistics.stdev(values) / len(values) ** 0.5
+        detail = (f" (mean of {len(values)} draws, standard error {error:.1f}; "
+                  f"{sum(v >= 75 for v in values)} of {len(values)} draws at or above 75)")
+        if abs(mean - 75) < error:
+            verdict += " by less than its standard error"
+    return f"Target (issue 15): the accuracy mode with 200 labels on SST-2 at least 75 %: {mean:.1f}{detail}, {verdict}."
 
 
 def plot(results: dict, path: Path) -> None:

@@ -121,3 +121,16 @@ def test_quickstart_table_reports_medians_cpu_and_both_models():
     row = bench.table(runs).splitlines()[-1]
     assert row.startswith("| default (`vecclf quickstart`) | **90 s** (runs: 90, 70, 120 s) | 60 s | 14 |")
     assert "75.8 % (hybrid, C=3)" in row and "98.7 % (hybrid, C=30)" in row
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([73.6, 75.1, 76.8, 73.6, 78.7], "75.6 (mean of 5 draws, standard error 1.0; 3 of 5 draws at or above 75), "
+                                     "meets it by less than its standard error."),
+    ([78.0, 79.0, 80.0], "79.0 (mean of 3 draws, standard error 0.6; 3 of 3 draws at or above 75), meets it."),
+    ([74.0, 74.6], "74.3 (mean of 2 draws, standard error 0.3; 0 of 2 draws at or above 75), **misses** it."),
+    ([76.0], "76.0, meets it."),
+])
+def test_issue_15_line_says_how_sure_it_is(values, expected):
+    """The target line gives the mean, its standard error and the draws at or above 75, not the verdict alone."""
+    assert learning_curve.target_15(values) == ("Target (issue 15): the accuracy mode with 200 labels on SST-2 at "
+                                                "least 75 %: " + expected)
