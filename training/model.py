@@ -73,8 +73,12 @@ class TextModel(ClassifierMixin, BaseEstimator):
 
         return open_store(store_dir(self.store), self.vectors).lowercase
 
-    def fit(self, X, y):
-        """Fit on texts ``X`` and labels ``y`` (strings, or tuples of strings for multi-label)."""
+    def fit(self, X, y, shared=None):
+        """Fit on texts ``X`` and labels ``y`` (strings, or tuples of strings for multi-label).
+
+        ``shared``: a :class:`~vecclf.training.features.shared.SharedBlocks` of ``X`` (the search's), whose
+        label-free work the blocks then reuse; the fitted model is the same.
+        """
         texts = as_text_list(X)
         y = list(y)
         if len(texts) != len(y):
@@ -109,13 +113,15 @@ class TextModel(ClassifierMixin, BaseEstimator):
                                   jobs=jobs, report=progress.step)
             self.pipeline_ = Pipeline([("features", features), ("clf", clf)])
             return self
-        self.pipeline_ = Pipeline([
-            ("features", features),
-            ("clf", build_classifier(self.classifier, C=self.C, seed=self.seed, class_weight=self.class_weight,
-                                     multilabel=self.multilabel_, n_classes=len(self.classes_))),
-        ])
-        with quiet_convergence(), _blocks_in_threads(features, jobs):
-            self.pipeline_.fit(texts, target)
+        clf = build_classifier(self.classifier, C=self.C, seed=self.seed, class_weight=self.class_weight,
+                               multilabel=self.multilabel_, n_classes=len(self.classes_))
+        self.pipeline_ = Pipeline([("features", features), ("clf", clf)])
+        if shared is not None and shared.covers(texts):
+            with quiet_convergence():
+                clf.fit(_fit_blocks(features, shared, target, jobs), target)
+        else:
+            with quiet_convergence(), _blocks_in_threads(features, jobs):
+                self.pipeline_.fit(texts, target)
         _drop_pruned_terms(self.pipeline_)
         return self
 
@@ -162,6 +168,19 @@ class TextModel(ClassifierMixin, BaseEstimator):
             elif hasattr(step, "transformer_list"):
                 stack[:0] = [sub for _, sub in step.transformer_list]
         raise DataError("this model has no document embedder")
+
+
+def _fit_blocks(features, shared, target, jobs: int):
+    """Fit the blocks of ``features`` on all of ``shared``'s texts, ``jobs`` side by side; return their matrix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vecclf.training.features.sparse import hstack_blocks
+
+    blocks = [part for _, part in features.transformer_list] if hasattr(features, "transformer_list") else [features]
+    rows, none = np.arange(len(shared.texts)), np.zeros(0, dtype=np.int64)
+    with ThreadPoolExecutor(max(1, min(jobs, len(blocks)))) as pool:
+        parts = list(pool.map(lambda block: shared.fold(block, rows, none, target)[0], blocks))
+    return parts[0] if len(parts) == 1 else hstack_blocks(parts)
 
 
 @contextlib.contextmanager

@@ -9,10 +9,15 @@ bundle manifest.
 
 What keeps it cheap:
 
-- **Shared blocks.** Each fold fits each distinct feature block once and
-  every candidate that contains it reuses the matrices (``hybrid-pos``
-  extends ``hybrid``: both use the same character n-grams and mean
-  embedding), as do all C values of a candidate.
+- **Shared work.** The blocks' label-free work (tokens, each text's word and
+  character n-grams, pooled vectors) is done once for all the rows
+  (:class:`~vecclf.training.features.shared.SharedBlocks`); a fold fits only
+  what it learns from its training rows (document frequencies, NB ratios,
+  idf, scaling). Each fold fits each distinct feature block once and every
+  candidate that contains it reuses the matrices (``hybrid-pos`` extends
+  ``hybrid``: both use the same character n-grams and mean embedding), as do
+  all C values of a candidate. The final fit reuses the work too
+  (``TextModel.fit(..., shared=)``).
 - **Successive halving over folds.** Every (feature set, C) setting is
   scored on the first fold; after each fold but the last, only the better
   half (at least :data:`KEEP_AT_LEAST`) by mean accuracy so far go on to
@@ -108,10 +113,12 @@ def folds_for(labels, multilabel: bool, seed: int, k: int = MAX_FOLDS):
 
 
 def choose_config(texts, labels, *, vectors, store, features="auto", classifier="logreg", C=None,
-                  class_weight=None, seed=0, budget=None, multilabel=False, jobs=1, encoder=None):
+                  class_weight=None, seed=0, budget=None, multilabel=False, jobs=1, encoder=None, shared=None):
     """Return ``(TextModel params, selection report)`` for the training data.
 
-    ``encoder`` (a sentence encoder's name or folder) puts its block beside every candidate's.
+    ``encoder`` (a sentence encoder's name or folder) puts its block beside every candidate's. ``shared``
+    (a :class:`~vecclf.training.features.shared.SharedBlocks` of ``texts``) keeps the blocks' label-free work
+    for the final fit (``TextModel.fit(..., shared=)``); without it the search makes its own.
     """
     base = {"vectors": vectors, "store": store, "classifier": classifier, "class_weight": class_weight, "seed": seed}
     if encoder is not None:  # models without one keep the config (and manifest) they always had
@@ -135,7 +142,11 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
     # A set the final fit will take out of core is searched with that solver (SGD): the C chosen is the C of the
     # fit that uses it, and the search costs a fraction of liblinear's at large C.
     sgd = classifier == "logreg" and not multilabel and n_rows >= OUT_OF_CORE_ROWS
-    search = _Search(texts, labels, {**base, "sgd": sgd}, multilabel, max(1, int(jobs or 1)))
+    if shared is None or not shared.covers(texts):
+        from vecclf.training.features.shared import SharedBlocks
+
+        shared = SharedBlocks(texts)
+    search = _Search(shared, labels, {**base, "sgd": sgd}, multilabel, max(1, int(jobs or 1)))
     accs: dict[tuple, list[float]] = {s: [] for s in settings}
     seconds: dict[tuple, float] = {s: 0.0 for s in settings}
     alive = [s for s in settings if s not in too_many_rows]
@@ -224,12 +235,12 @@ def _sample(texts, labels, size: int, multilabel: bool, seed: int):
 class _Search:
     """One search's shared state: the target, and per fold the fitted blocks every candidate reuses."""
 
-    def __init__(self, texts, labels, base, multilabel, jobs):
+    def __init__(self, shared, labels, base, multilabel, jobs):
         from sklearn.preprocessing import MultiLabelBinarizer
 
         from vecclf.training.vectors.store import open_store
 
-        self.texts, self.base, self.multilabel, self.jobs = texts, base, multilabel, jobs
+        self.shared, self.base, self.multilabel, self.jobs = shared, base, multilabel, jobs
         self.lowercase = open_store(base["store"], base["vectors"]).lowercase
         if multilabel:
             self.target = MultiLabelBinarizer().fit_transform(labels)
@@ -291,11 +302,9 @@ class _Search:
             for (name, block), key in zip(parts, layouts[feats]):
                 if key not in self.blocks:
                     todo.setdefault(key, block)
-        train = [self.texts[i] for i in tr]
-        test = [self.texts[i] for i in te]
 
         def fit(block):
-            return block.fit_transform(train, self.target[tr]), block.transform(test)
+            return self.shared.fold(block, tr, te, self.target[tr])
 
         with ThreadPoolExecutor(self.jobs) as pool:
             self.blocks.update(zip(todo, pool.map(fit, todo.values())))

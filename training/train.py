@@ -153,18 +153,19 @@ def train(
         finetuned = finetuned_for_training(store, vstore.name, unlabelled, text_column=text_column, seed=seed)
         vstore = open_store(store, finetuned["name"])
 
-    def choose(part: Dataset) -> tuple[dict, dict]:
+    def choose(part: Dataset, shared=None) -> tuple[dict, dict]:
         # The whole choice in one place: --cv repeats it inside every fold, the model takes it on all the rows.
         return choose_training(part, vstore=vstore, store=store, features=features, classifier=classifier, C=C,
                                class_weight=class_weight, seed=seed, budget=budget, jobs=jobs,
-                               encoder=encoder)
+                               encoder=encoder, shared=shared)
 
     report: dict = {}
     if cv is not None:
         report["metrics"] = cross_validate(train_ds, choose, cv, seed)
-    config, selection = choose(train_ds)
+    shared = shared_blocks(train_ds.texts) if features == "auto" and classifier != "fasttext" else None
+    config, selection = choose(train_ds, shared)
     progress.step(f"fitting {_describe(config)} on {len(train_ds):,} rows")
-    model = TextModel(**config).fit(train_ds.texts, train_ds.labels)
+    model = TextModel(**config).fit(train_ds.texts, train_ds.labels, shared=shared)
     if test_ds is not None:
         progress.step(f"evaluating on {len(test_ds):,} held-out rows")
         report["metrics"] = evaluate_model(model, test_ds, label_column)
@@ -214,10 +215,12 @@ def _describe(config: dict) -> str:
 
 def choose_training(train_ds: Dataset, *, vstore, store: str, features: str = "auto", classifier: str = "logreg",
                     C: float | None = None, class_weight: str = "auto", seed: int = 0,
-                    budget: float | None = None, jobs: int = 1, encoder: str | None = None) -> tuple[dict, dict]:
+                    budget: float | None = None, jobs: int = 1, encoder: str | None = None,
+                    shared=None) -> tuple[dict, dict]:
     """Return ``(TextModel params, selection report)`` for ``train_ds``: fixed, or chosen by ``--features auto``.
 
     ``jobs`` processes or threads work side by side, in the search and in the model's fit (``n_jobs``).
+    ``shared`` (:func:`shared_blocks` of the texts) keeps the search's label-free work for the final fit.
     """
     from vecclf.training.selection import choose_config
 
@@ -231,8 +234,19 @@ def choose_training(train_ds: Dataset, *, vstore, store: str, features: str = "a
                       + (f" (budget {budget:g} s)" if budget is not None else ""))
     config, selection = choose_config(train_ds.texts, train_ds.labels, vectors=str(vstore.path), store=store,
                                       features=features, classifier=classifier, C=C, class_weight=cw, seed=seed,
-                                      budget=budget, multilabel=train_ds.multilabel, jobs=jobs, encoder=encoder)
+                                      budget=budget, multilabel=train_ds.multilabel, jobs=jobs, encoder=encoder,
+                                      shared=shared)
     return {**config, "n_jobs": jobs}, selection
+
+
+def shared_blocks(texts: list[str]):
+    """Return an empty :class:`~vecclf.training.features.shared.SharedBlocks` of ``texts`` for the search and then
+    ``TextModel.fit``, so the final fit reuses the search's label-free work (tokens, n-grams, pooled vectors);
+    None where the search samples the rows (it then keeps its own, of the sample)."""
+    from vecclf.training.features.shared import SharedBlocks
+    from vecclf.training.selection import MAX_SELECTION_ROWS
+
+    return SharedBlocks(texts) if len(texts) <= MAX_SELECTION_ROWS else None
 
 
 def vectors_entry(vstore) -> dict:

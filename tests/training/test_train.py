@@ -110,9 +110,11 @@ def _spy_on_training(monkeypatch) -> list:
         log.append(("search", sorted(texts)))
         return choose_config(texts, labels, **kw)
 
-    def spy_fit(self, texts, labels):
+    def spy_fit(self, texts, labels, **kw):
         log.append(("fit", sorted(texts)))
-        return fit(self, texts, labels)
+        if kw.get("shared") is not None:  # the search's shared work: of the same rows, never of held-out ones
+            log.append(("shared", sorted(kw["shared"].texts)))
+        return fit(self, texts, labels, **kw)
 
     def spy_predict(self, texts):
         log.append(("predict", sorted(texts)))
@@ -142,6 +144,8 @@ def test_nested_cv_keeps_each_held_out_fold_out_of_its_selection(tiny_vectors, t
         # The fold's search and fit see exactly its training rows; the rows it is scored on come after.
         expected += [("search", rows(tr)), ("fit", rows(tr)), ("predict", rows(te))]
     expected += [("search", sorted(texts)), ("fit", sorted(texts))]  # the model: chosen and fitted on every row
+    if features == "auto":
+        expected.append(("shared", sorted(texts)))
     assert log == expected
     assert len(report["metrics"]["fold_choices"]) == 3
 

@@ -19,8 +19,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-from vecclf.training.features.sparse import (SharedTerms, SparseKernel, chunks, distinct, normalized_rows, stack_rows,
-                                             unpack_terms)
+from vecclf.training.features.sparse import (Occurrences, SharedTerms, SparseKernel, chunks, distinct, normalized_rows,
+                                             stack_rows, unpack_terms)
 from vecclf.training.kernels import RUN, WORD_CACHE_SIZE, Batch, Unsupported, cached
 from vecclf.training.pooling import as_text_list
 
@@ -95,25 +95,64 @@ class CharNgrams(TransformerMixin, BaseEstimator):
             size = len(gram_ids)
             df = np.bincount(gram, minlength=size) + np.pad(df, (0, size - len(df)))
             total = np.bincount(gram, weights=count, minlength=size).astype(np.int64) + np.pad(total, (0, size - len(total)))
-        min_df = self.min_df
-        if len(texts) < 50 and min_df > 1:
-            min_df = 1  # too few texts for a rare-gram floor
-        floor = min_df if isinstance(min_df, (int, np.integer)) else min_df * len(texts)
         grams = list(gram_ids)
-        terms = sorted((grams[i], i) for i in np.flatnonzero(df >= floor).tolist())
-        if self.max_features is not None and len(terms) > self.max_features:
-            # As sklearn limits them (same sort on the same alphabetical order, so the same ties win).
-            counts = total[[i for _, i in terms]]
-            chosen = np.sort((-counts).argsort()[: int(self.max_features)])
-            terms = [terms[i] for i in chosen.tolist()]
-        if not terms:
-            raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
-        self.terms_ = "\n".join(t for t, _ in terms)
-        kept_df = df[[i for _, i in terms]].astype(np.float64)
-        # sklearn's smooth idf: ln((1 + n) / (1 + df)) + 1.
-        self.idf_ = np.log((1.0 + len(texts)) / (1.0 + kept_df)) + 1.0
-        self._kernel = None
+        order = sorted(range(len(grams)), key=grams.__getitem__)  # the terms' (alphabetical) order
+        self._keep([grams[i] for i in order], df[order], total[order], len(texts))
         return self
+
+    def _keep(self, grams: list[str], df: np.ndarray, total: np.ndarray, n_texts: int) -> np.ndarray:
+        """Keep the grams (sorted) that pass ``min_df`` and ``max_features`` with their idf; return their positions.
+
+        ``df`` and ``total``: each gram's document frequency and occurrences in the ``n_texts`` texts fitted on.
+        """
+        min_df = self.min_df
+        if n_texts < 50 and min_df > 1:
+            min_df = 1  # too few texts for a rare-gram floor
+        floor = min_df if isinstance(min_df, (int, np.integer)) else min_df * n_texts
+        kept = np.flatnonzero(df >= floor)
+        if self.max_features is not None and len(kept) > self.max_features:
+            # As sklearn limits them (same sort on the same alphabetical order, so the same ties win).
+            chosen = np.sort((-total[kept]).argsort()[: int(self.max_features)])
+            kept = kept[chosen]
+        if not len(kept):
+            raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+        self.terms_ = "\n".join(grams[i] for i in kept.tolist())
+        # sklearn's smooth idf: ln((1 + n) / (1 + df)) + 1.
+        self.idf_ = np.log((1.0 + n_texts) / (1.0 + df[kept].astype(np.float64))) + 1.0
+        self._kernel = None
+        return kept
+
+    def occurrences_key(self) -> tuple:
+        """Return what :meth:`occurrences` depends on: blocks with equal keys share them."""
+        return ("chars", bool(self.lowercase), tuple(self.ngram_range), self._limit())
+
+    def occurrences(self, texts: list[str]) -> Occurrences:
+        """Return the texts' character n-grams as :class:`Occurrences`, for :meth:`fit_occurrences` on any rows."""
+        texts = self._head(texts)
+        vec = self._vectorizer()
+        analyze, preprocess = vec.build_analyzer(), vec.build_preprocessor()
+        gram_ids: dict[str, int] = {}
+
+        def learn(words: list[str]) -> list[bytes]:
+            return [np.fromiter((gram_ids.setdefault(g, len(gram_ids)) for g in analyze(w)), dtype=np.int64).tobytes()
+                    for w in words]
+
+        doc, gram = occurrence_grams([preprocess(t).split() for t in texts], learn)
+        return Occurrences(doc, gram, len(texts), list(gram_ids))
+
+    def fit_occurrences(self, occ: Occurrences, rows, y=None):
+        """Fit as ``fit`` on the texts ``rows`` of ``occ`` would; return ``transform(part)``: the fitted block's
+        matrix of the texts ``part`` of ``occ``, as ``transform`` computes it."""
+        kept = self._keep(occ.strings, occ.document_frequency(rows), occ.total(rows), len(rows))
+        columns, width, idf = occ.columns(kept), len(kept), self.idf_
+
+        def tf_idf(col, count):
+            tf = count.astype(np.float64)
+            np.log(tf, out=tf)
+            tf += 1.0
+            return tf * idf[col]
+
+        return lambda part: occ.matrix(part, columns, width, tf_idf)
 
     def __getstate__(self):
         state = self.__dict__.copy()

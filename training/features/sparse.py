@@ -201,3 +201,70 @@ def hstack_blocks(parts: list):
     parts = [sp.csr_matrix(p, dtype=np.float32) if not sp.issparse(p) or p.dtype != np.float32 or p.format != "csr"
              else p for p in parts]
     return parts[0] if len(parts) == 1 else sp.hstack(parts, format="csr")
+
+
+class Occurrences:
+    """Every text's distinct terms and how often each occurs, as global term ids: what the folds of a search share.
+
+    Term ids follow the terms' sorted order, so the columns a fold keeps (its terms, sorted as the blocks sort
+    their vocabularies) are the kept ids in ascending order, and a row's entries stay sorted by column.
+    ``m`` is the (texts, terms) CSR matrix of counts; ``strings`` the terms, sorted.
+    """
+
+    def __init__(self, doc: np.ndarray, term: np.ndarray, n_docs: int, strings: list[str]):
+        """Build from one entry per term occurrence: ``doc[i]`` holds local term ``term[i]`` (``strings[term[i]]``)."""
+        import scipy.sparse as sp
+
+        order = sorted(range(len(strings)), key=strings.__getitem__)
+        rank = np.empty(len(strings), dtype=np.int64)
+        rank[order] = np.arange(len(strings), dtype=np.int64)
+        self.order = np.asarray(order, dtype=np.int64)  # local term id of each term id
+        self.strings = [strings[i] for i in order]
+        width = max(len(strings), 1)
+        doc, col, count = distinct(np.asarray(doc, dtype=np.int64), rank[np.asarray(term, dtype=np.int64)], width)
+        indptr = np.zeros(n_docs + 1, dtype=np.int64)
+        np.cumsum(np.bincount(doc, minlength=n_docs), out=indptr[1:])
+        self.m = sp.csr_matrix((np.asarray(count, dtype=np.int64), np.asarray(col, dtype=np.int64), indptr),
+                               shape=(n_docs, len(strings)))
+
+    @property
+    def n_terms(self) -> int:
+        return self.m.shape[1]
+
+    def entries(self, rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(doc, term, count)`` of the texts ``rows``, documents numbered 0.. in that order."""
+        sub = self.m[np.asarray(rows, dtype=np.int64)]
+        doc = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))
+        return doc, sub.indices.astype(np.int64, copy=False), sub.data
+
+    def document_frequency(self, rows, Y: np.ndarray | None = None):
+        """Return how many of the texts ``rows`` hold each term, and with ``Y`` ((rows, k) memberships) per column of Y."""
+        doc, term, _ = self.entries(rows)
+        df = np.bincount(term, minlength=self.n_terms)
+        if Y is None:
+            return df
+        per = np.zeros((self.n_terms, Y.shape[1]))
+        for c in range(Y.shape[1]):
+            per[:, c] = np.bincount(term, weights=Y[doc, c], minlength=self.n_terms)
+        return df, per
+
+    def total(self, rows) -> np.ndarray:
+        """Return each term's occurrences in the texts ``rows``."""
+        _, term, count = self.entries(rows)
+        return np.bincount(term, weights=count, minlength=self.n_terms).astype(np.int64)
+
+    def matrix(self, rows, columns: np.ndarray, width: int, value):
+        """Return the L2-normalised (rows, width) matrix of the texts ``rows`` over the kept terms, as a fitted
+        block's ``transform`` computes it: ``columns[term]`` is a term's column (-1: dropped), ``value(col, count)``
+        the entries' values."""
+        doc, term, count = self.entries(rows)
+        col = columns[term]
+        kept = col >= 0
+        doc, col, count = doc[kept], col[kept], count[kept]
+        return normalized_rows(doc, col, value(col, count), len(rows), width)
+
+    def columns(self, kept: np.ndarray) -> np.ndarray:
+        """Return the term -> column map that keeps the terms ``kept`` (ascending ids), in that order."""
+        columns = np.full(self.n_terms, -1, dtype=np.int64)
+        columns[kept] = np.arange(len(kept), dtype=np.int64)
+        return columns

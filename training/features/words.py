@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from vecclf.training.features.sparse import (SharedTerms, SparseKernel, chunks, distinct, normalized_rows, stack_rows,
-                                             unpack_terms)
+from vecclf.training.features.sparse import (Occurrences, SharedTerms, SparseKernel, chunks, distinct, normalized_rows,
+                                             stack_rows, unpack_terms)
 from vecclf.training.kernels import ROW_CACHE_SIZE, Unsupported, cached
 from vecclf.training.pooling import as_text_list
 from vecclf.training.tokens import Tokenizer
@@ -54,20 +54,21 @@ class NBNgrams(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Learn the n-gram vocabulary and its NB weights from labelled texts (one streaming pass)."""
-        if int(self.max_ngram) not in (1, 2):
-            raise ValueError(f"max_ngram={self.max_ngram}; word n-grams are words (1) or words and bigrams (2)")
+        self._check_ngram()
         texts = as_text_list(X)
-        Y = np.asarray(y)
-        binary = Y.ndim == 1
-        if binary:
-            classes = np.unique(Y)
-            Y = Y[:, None] == classes[None, :]
-        Y = Y.astype(np.float32)
+        Y, binary = _memberships(y)
         counter = _TermCounter(Y.shape[1], self.bos, int(self.max_ngram) == 2)
         tokenizer = Tokenizer(self.lowercase)
         for start, part in chunks(texts):
             counter.add(tokenizer, part, Y[start : start + len(part)])
-        terms, df, in_class = counter.result(self.min_df, getattr(self, "max_features", None))
+        return self._weigh(*counter.result(self.min_df, getattr(self, "max_features", None)), binary)
+
+    def _check_ngram(self) -> None:
+        if int(self.max_ngram) not in (1, 2):
+            raise ValueError(f"max_ngram={self.max_ngram}; word n-grams are words (1) or words and bigrams (2)")
+
+    def _weigh(self, terms: list[str], df: np.ndarray, in_class: np.ndarray, binary: bool) -> "NBNgrams":
+        """Keep ``terms`` (sorted) with the NB weights of their document frequencies, overall and per class."""
         # Per class: p = alpha + texts of the class with the term, q = alpha + the other texts with it.
         ratios = []
         for c in range(in_class.shape[1]):
@@ -82,6 +83,35 @@ class NBNgrams(TransformerMixin, BaseEstimator):
         self.ratios_ = np.asarray(r, dtype=np.float64)
         self._index = None
         return self
+
+    def occurrences_key(self) -> tuple:
+        """Return what :meth:`occurrences` depends on: blocks with equal keys share them."""
+        return ("words", bool(self.lowercase), int(self.max_ngram))
+
+    def occurrences(self, texts: list[str]) -> "WordOccurrences":
+        """Return the texts' word n-grams (sentence markers included) for :meth:`fit_occurrences` on any rows."""
+        self._check_ngram()
+        return WordOccurrences(texts, Tokenizer(self.lowercase), int(self.max_ngram) == 2)
+
+    def fit_occurrences(self, occ: "WordOccurrences", rows, y):
+        """Fit as ``fit`` on the texts ``rows`` of ``occ`` would; return ``transform(part)``: the fitted block's
+        matrix of the texts ``part`` of ``occ``, as ``transform`` computes it.
+
+        Returns None, fitting nothing, where only ``fit`` reproduces the vocabulary (more terms than
+        ``max_features``: it keeps the most frequent, ties in the order it met them).
+        """
+        Y, binary = _memberships(y)
+        df, in_class = occ.document_frequency(rows, Y)
+        allowed = df >= max(int(self.min_df), 1)
+        if not self.bos:
+            allowed &= ~occ.marked
+        kept = np.flatnonzero(allowed)
+        limit = getattr(self, "max_features", None)
+        if limit is not None and len(kept) > limit:
+            return None
+        self._weigh([occ.strings[i] for i in kept.tolist()], df[kept].astype(np.float64), in_class[kept], binary)
+        columns, width, ratios = occ.columns(kept), len(kept), self.ratios_
+        return lambda part: occ.matrix(part, columns, width, lambda col, _: ratios[col])
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -113,6 +143,63 @@ class NBNgrams(TransformerMixin, BaseEstimator):
         """Return the serving kernel of this fitted block (see :mod:`vecclf.training.kernels`)."""
         check_is_fitted(self, "ratios_")
         return WordNgramsKernel(self)
+
+
+def _memberships(y) -> tuple[np.ndarray, bool]:
+    """Return the (texts, classes) float32 membership of labels ``y`` (or of a multi-label indicator matrix)
+    and whether ``y`` was one label per text."""
+    Y = np.asarray(y)
+    binary = Y.ndim == 1
+    if binary:
+        classes = np.unique(Y)
+        Y = Y[:, None] == classes[None, :]
+    return Y.astype(np.float32), binary
+
+
+class WordOccurrences(Occurrences):
+    """Every text's distinct words and bigrams, sentence markers included, as :class:`Occurrences`.
+
+    ``marked[term]`` says the term holds a marker: the terms of a block without markers are the others
+    (markers only add terms: the bigrams inside a text are the same).
+    """
+
+    def __init__(self, texts: list[str], tokenizer: Tokenizer, bigrams: bool):
+        import pyarrow.compute as pc
+
+        vocab: dict[str, int] = {BOS: 0, EOS: 1}
+        docs, terms, pair_docs, pair_keys = [], [], [], []
+        for start, part in chunks(texts):
+            tokens, counts = tokenizer.flat(part)
+            if len(tokens):
+                encoded = pc.dictionary_encode(tokens)
+                local = np.fromiter((vocab.setdefault(w, len(vocab)) for w in encoded.dictionary.to_pylist()),
+                                    dtype=np.int64)
+                ids = local[encoded.indices.to_numpy(zero_copy_only=False)]
+            else:
+                ids = np.zeros(0, dtype=np.int64)
+            ids, counts = with_markers(ids, counts, 0, 1)
+            doc = np.repeat(np.arange(start, start + len(part)), counts)
+            docs.append(doc)
+            terms.append(ids)
+            if bigrams:
+                same = doc[:-1] == doc[1:]
+                pair_docs.append(doc[:-1][same])
+                pair_keys.append((ids[:-1][same] << _SHIFT) | ids[1:][same])
+        words = list(vocab)
+        strings = list(words)
+        marked = [True, True] + [False] * (len(words) - 2)
+        if bigrams and pair_keys:
+            uniq, inverse = np.unique(np.concatenate(pair_keys), return_inverse=True)
+            firsts, seconds = (uniq >> _SHIFT).tolist(), (uniq & 0xFFFFFFFF).tolist()
+            strings += [f"{words[a]} {words[b]}" for a, b in zip(firsts, seconds)]
+            marked += [a == 0 or b == 1 for a, b in zip(firsts, seconds)]
+            docs += pair_docs
+            terms.append(len(words) + inverse.ravel())
+        empty = np.zeros(0, dtype=np.int64)
+        super().__init__(np.concatenate(docs) if docs else empty, np.concatenate(terms) if terms else empty,
+                         len(texts), strings)
+        # Occurrences numbers the terms in sorted order: carry the marker flags along.
+        self.marked = np.asarray(marked, dtype=bool)[self.order]
 
 
 class _TermCounter:
