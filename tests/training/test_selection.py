@@ -158,3 +158,45 @@ def test_the_dense_candidate_is_not_searched_on_many_rows(tiny_vectors, corpus, 
     assert dense and all(s == {"features": "dense", "C": s["C"], "skipped": "rows"} for s in dense)
     assert config["features"] != "dense"
     assert all("cv_accuracy" in s for s in report["candidates"] if s["features"] != "dense")
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """Record the keyword arguments of every classifier built."""
+    from vecclf.training import classifiers
+
+    calls = []
+    real = classifiers.build_classifier
+
+    def build(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classifiers, "build_classifier", build)
+    return calls
+
+
+@pytest.mark.parametrize("budget, first_fold_order", [
+    # No budget: the first fold's ten settings in one batch, costliest (largest C) first.
+    (None, [100.0, 30.0, 30.0, 10.0, 10.0, 3.0, 3.0, 1.0, 1.0, 0.3]),
+    # A budget: candidate by candidate (cheapest candidate first), each its own batch.
+    (10_000.0, [3.0, 1.0, 0.3, 30.0, 10.0, 3.0, 1.0, 100.0, 30.0, 10.0]),
+])
+def test_first_fold_fits_costliest_first(tiny_vectors, corpus, built, budget, first_fold_order):
+    """Fits start costliest first, so no process is left with a long one at the end; scores do not depend on it."""
+    store, _, _ = tiny_vectors
+    _, report = choose_config(*corpus, vectors="tiny", store=str(store), budget=budget)
+    assert [kw["C"] for kw in built[:10]] == first_fold_order
+    plain = choose_config(*corpus, vectors="tiny", store=str(store))[1]
+    assert [s["cv_accuracy"] for s in report["candidates"]] == [s["cv_accuracy"] for s in plain["candidates"]]
+
+
+def test_search_fits_stop_earlier_than_the_model(tiny_vectors, corpus, built):
+    """The search's logistic regressions stop at SEARCH_TOL; the chosen model is fitted at scikit-learn's 1e-4."""
+    from vecclf.training.model import TextModel
+
+    store, _, _ = tiny_vectors
+    config, _ = choose_config(*corpus, vectors="tiny", store=str(store))
+    assert built and all(kw["tol"] == selection.SEARCH_TOL for kw in built)
+    model = TextModel(**config).fit(*corpus)
+    assert selection.SEARCH_TOL > 1e-4 and model.pipeline_.named_steps["clf"].tol == 1e-4
