@@ -91,7 +91,8 @@ print(",".join(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3].s
 FASTTEXT_TRAIN = r"""
 import sys, time
 import fasttext
-m = fasttext.train_supervised(sys.argv[1], epoch=25, lr=0.5, wordNgrams=2, verbose=0, seed=0)
+threads = {"thread": int(sys.argv[3])} if int(sys.argv[3]) else {}  # 0: fastText's default (12)
+m = fasttext.train_supervised(sys.argv[1], epoch=25, lr=0.5, wordNgrams=2, verbose=0, seed=0, **threads)
 n, p, r = m.test(sys.argv[2])
 print(p)
 """
@@ -386,28 +387,38 @@ def _serve_start(p: dict, work: Path) -> dict:
 
 
 # ---------------------------------------------------------------- d. training
-def bench_train(p: dict, repeats: int) -> dict:
-    res: dict = {}
-    for features in ("mean", "auto"):
-        times, acc = [], None
-        for r in range(repeats if features == "mean" else 1):
-            t, out = run([*VECCLF, "train", "--store", str(p["store"]), "--name", f"speed-{features}", "--data",
-                          str(p["stsa.binary.train"]), "--test", str(p["stsa.binary.test"]), "--features", features])
-            times.append(t)
-            acc = json.loads(out.strip().splitlines()[-1])["metrics"]["accuracy"]
-        res[features] = {"s": median(times), "accuracy": acc}
-        log(f"train {features}: {res[features]}")
+def bench_train(p: dict, repeats: int, ft_threads: int = 2) -> dict:
+    """Train on SST-2 with --features mean, --features auto and fastText, in turn in each of ``repeats`` rounds."""
     # fastText ships with the project (fasttext-numpy2-wheel, the --classifier fasttext backend); FASTTEXT_PYTHON
     # picks another interpreter's build.
     ft_python = Path(os.environ.get("FASTTEXT_PYTHON") or sys.executable)
-    if ft_python.exists() and subprocess.run([str(ft_python), "-c", "import fasttext"], capture_output=True).returncode == 0:
-        times, acc = [], None
-        for _ in range(repeats):
-            t, out = run([str(ft_python), "-c", FASTTEXT_TRAIN, str(p["stsa.binary.train"]), str(p["stsa.binary.test"])])
-            times.append(t)
-            acc = float(out.strip().splitlines()[-1])
-        res["fasttext"] = {"s": median(times), "accuracy": acc, "python": str(ft_python)}
-        log(f"train fasttext: {res['fasttext']}")
+    has_ft = ft_python.exists() and subprocess.run([str(ft_python), "-c", "import fasttext"],
+                                                   capture_output=True).returncode == 0
+    runs: dict = {"mean": [], "auto": [], "fasttext": []}
+    accuracy: dict = {}
+    loads = [os.getloadavg()[0]]
+    for r in range(repeats):
+        for features in ("mean", "auto"):
+            t, out = run([*VECCLF, "train", "--store", str(p["store"]), "--name", f"speed-{features}", "--data",
+                          str(p["stsa.binary.train"]), "--test", str(p["stsa.binary.test"]), "--features", features])
+            runs[features].append(t)
+            accuracy[features] = json.loads(out.strip().splitlines()[-1])["metrics"]["accuracy"]
+        if has_ft:
+            t, out = run([str(ft_python), "-c", FASTTEXT_TRAIN, str(p["stsa.binary.train"]),
+                          str(p["stsa.binary.test"]), str(ft_threads)])
+            runs["fasttext"].append(t)
+            accuracy["fasttext"] = float(out.strip().splitlines()[-1])
+        loads.append(os.getloadavg()[0])
+        log(f"train round {r + 1}: mean {runs['mean'][-1]:.1f}s auto {runs['auto'][-1]:.1f}s"
+            + (f" fasttext {runs['fasttext'][-1]:.1f}s" if has_ft else "") + f" (load {loads[-1]:.1f})")
+    res: dict = {f: {"s": median(runs[f]), "runs": runs[f], "accuracy": accuracy[f]} for f in ("mean", "auto")}
+    res["loads"] = loads
+    if has_ft:
+        res["fasttext"] = {"s": median(runs["fasttext"]), "runs": runs["fasttext"], "accuracy": accuracy["fasttext"],
+                           "python": str(ft_python), "threads": ft_threads or 12}
+        # The ratio of each round's pair (same load), then their median.
+        res["auto"]["ratio"] = median([a / f for a, f in zip(runs["auto"], runs["fasttext"])])
+        res["mean"]["ratio"] = median([a / f for a, f in zip(runs["mean"], runs["fasttext"])])
     return res
 
 
@@ -481,10 +492,16 @@ def table(res: dict, argv: list[str], repeats: int) -> str:
         ft = t.get("fasttext")
         for features in ("mean", "auto"):
             x = t[features]
-            peer = f"{ft['s']:.1f} s, accuracy {ft['accuracy']:.3f} (fastText supervised, 25 epochs, bigrams)" if ft else "no working fastText"
-            ratio = f"{x['s'] / ft['s']:.2f}" if ft else ""
+            peer = (f"{ft['s']:.1f} s, accuracy {ft['accuracy']:.3f} (fastText supervised, 25 epochs, bigrams, "
+                    f"{ft['threads']} threads)" if ft else "no working fastText")
+            ratio = f"{x['ratio']:.2f}" if ft else ""
             lines.append(f"| d. `vecclf train --features {features}` on SST-2 (6,920 train / 1,821 test), whole process | "
                          f"{x['s']:.1f} s, accuracy {x['accuracy']:.3f} | {peer} | {ratio} | report |")
+    if "train" in res:
+        t = res["train"]
+        lines += ["", f"d.: {len(t['auto']['runs'])} rounds, each `--features mean`, `--features auto` and fastText in "
+                  "turn (one process each); a ratio is the median of the rounds' own ratios; 1-minute load average "
+                  f"{min(t['loads']):.1f}-{max(t['loads']):.1f} over the rounds."]
     lines += ["", "Details, what each figure includes, and how the fast paths work: [performance.md](performance.md)."]
     return "\n".join(lines)
 
@@ -500,6 +517,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="embed and lookup only; do not touch the docs")
     parser.add_argument("--skip", default="", help="comma list of sections to skip: embed,embed-csv,lookup,large,train,serve,gensim-large")
     parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument("--fasttext-threads", type=int, default=2,
+                        help="fastText's training threads for d. (default 2, the cores here; 0: fastText's own 12)")
     parser.add_argument("--no-docs", action="store_true",
                         help="print the table only (a run of some sections must not replace the others' rows)")
     args = parser.parse_args(argv)
@@ -519,7 +538,7 @@ def main(argv=None) -> int:
     if "large" not in skip:
         res["large"] = bench_large(paths, work, args.large_words, args.large_dim, "gensim-large" not in skip, "serve" not in skip)
     if "train" not in skip:
-        res["train"] = bench_train(paths, args.repeats)
+        res["train"] = bench_train(paths, args.repeats, args.fasttext_threads)
     text = table(res, argv, args.repeats)
     print(text)
     if args.json:
