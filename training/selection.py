@@ -25,8 +25,11 @@ What keeps it cheap:
   again. The winner is the best mean over the folds of the settings that
   ran them all; ties go to the earlier candidate and the smaller C.
   Pruned settings are reported with the folds they ran (``pruned``).
-- **Parallel fits.** ``jobs`` threads fit the classifiers of a fold side by
-  side (liblinear runs without the GIL), and the blocks of a fold.
+- **Parallel fits.** ``jobs`` lanes fit the classifiers of a fold side by
+  side, costliest first: this process and ``jobs - 1`` worker processes,
+  started with the search (:mod:`vecclf.training.lanes`; one liblinear fit
+  at a time per process, so every fit reproduces); ``jobs`` threads build
+  the blocks of a fold. The search's fits stop at :data:`SEARCH_TOL`.
 
 ``budget`` (seconds) is a wall-clock bound on the search: on the first
 fold, a candidate starts only if the time the last candidate took is left
@@ -56,6 +59,7 @@ from collections import Counter
 import numpy as np
 
 from vecclf.training import progress
+from vecclf.training.lanes import Lanes
 from vecclf.training.outofcore import OUT_OF_CORE_ROWS
 
 DEFAULT_C = 1.0
@@ -189,7 +193,6 @@ def choose_config(texts, labels, *, vectors, store, features="auto", classifier=
         progress.step(f"auto: fold {k + 1} of {len(folds)} done in {deadline.fold_seconds:.0f} s"
                       + (f" (about {left:.0f} s left)" if k < len(folds) - 1 else "") + ": "
                       + ", ".join(f"{f} C={c}: {np.mean(accs[(f, c)]):.4f}" for f, c in alive))
-    search.warmed()
     scores = []
     for s in settings:
         feats, c = s
@@ -255,20 +258,9 @@ class _Search:
         else:
             self.target = np.asarray([str(v) for v in labels], dtype=object)
             self.n_classes = len(np.unique(self.target))
-        self.warming = None
-        if jobs > 1 and not base.get("sgd"):
-            # The fit processes start and import scikit-learn (seconds) while this process builds the first
-            # fold's blocks, not after: one call of the pool in a thread, joined before the pool's first use.
-            import threading
-
-            self.warming = threading.Thread(target=_warm_up, args=(jobs,), daemon=True)
-            self.warming.start()
-
-    def warmed(self) -> None:
-        """Wait until the fit processes have started (if they are starting)."""
-        if self.warming is not None:
-            self.warming.join()
-            self.warming = None
+        # liblinear fits in this process and jobs - 1 workers, which start now, while the first fold's blocks are
+        # built (SGD fits run in threads: its random state is the estimator's).
+        self.lanes = Lanes(1 if base.get("sgd") else jobs)
 
     def start_fold(self, tr, te) -> None:
         """Score the next settings on fold ``(tr, te)``; the previous fold's blocks are dropped."""
@@ -297,17 +289,10 @@ class _Search:
 
             with ThreadPoolExecutor(self.jobs) as pool:
                 done = list(pool.map(fit, order))
-        elif self.jobs > 1 and len(settings) > 1:
-            # Processes, not threads: liblinear draws from one global random generator, so fits in threads
-            # would not be reproducible. joblib hands the matrices over as memory maps.
-            from joblib import Parallel, delayed
-
-            self.warmed()
-            done = Parallel(n_jobs=self.jobs)(
-                delayed(_fit_one)(*matrices[f], self.target[tr], self.target[te], c, self.base, self.multilabel,
-                                  self.n_classes) for f, c in order)
         else:
-            done = [fit(s) for s in order]
+            # This process and worker processes, one fit at a time each (see vecclf.training.lanes).
+            done = self.lanes.map(_fit_one, [(*matrices[f], self.target[tr], self.target[te], c, self.base,
+                                              self.multilabel, self.n_classes) for f, c in order])
         for s, (acc, took) in zip(order, done):
             accs[s].append(acc)
             seconds[s] += took + built / len(settings)
@@ -339,17 +324,6 @@ class _Search:
         fitted = self.blocks
         return {feats: (_hstack([fitted[k][0] for k in keys]), _hstack([fitted[k][1] for k in keys]))
                 for feats, keys in layouts.items()}
-
-
-def _warm_up(jobs: int) -> None:
-    """Start the ``jobs`` fit processes and have each import what :func:`_fit_one` uses."""
-    from joblib import Parallel, delayed
-
-    Parallel(n_jobs=jobs)(delayed(_imports)() for _ in range(jobs))
-
-
-def _imports() -> None:
-    import vecclf.training.classifiers  # noqa: F401  (scikit-learn's estimators)
 
 
 def _fit_one(Xtr, Xte, ytr, yte, c, base, multilabel, n_classes):
