@@ -160,17 +160,27 @@ def stratified_sample(labels, n: int, seed: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- the methods
 
+def selection_words() -> str:
+    """Return what ``--features auto``'s search is, in words, from the selection module's constants."""
+    from vecclf.training.selection import FEW_FOLDS_ABOVE, FOLDS_WHEN_LARGE, MAX_FOLDS, MAX_SELECTION_ROWS
+
+    return (f"the selection among its candidate feature sets and C ({FOLDS_WHEN_LARGE}-fold cross-validation with "
+            f"successive halving on training parts above {FEW_FOLDS_ABOVE:,} rows, as every task here, "
+            f"{MAX_FOLDS}-fold below; at most {MAX_SELECTION_ROWS:,} rows, sampled)")
+
+
 def fit_vecclf(texts, labels, *, store: Path, vectors: str, features: str = "auto", seed: int = 0,
                encoder: str | None = None):
     """Select (for ``auto``) and fit a TextModel as ``vecclf train`` does by default; return (model, report)."""
     from vecclf.training.model import TextModel
     from vecclf.training.selection import choose_config
-    from vecclf.training.train import resolve_class_weight
+    from vecclf.training.train import resolve_class_weight, shared_blocks
 
+    shared = shared_blocks(texts) if features == "auto" else None  # the search's work, reused by the final fit
     config, report = choose_config(texts, labels, vectors=vectors, store=str(store), features=features,
                                    classifier="logreg", class_weight=resolve_class_weight(labels, "auto"),
-                                   seed=seed, encoder=encoder)
-    return TextModel(**config).fit(texts, labels), report
+                                   seed=seed, encoder=encoder, shared=shared)
+    return TextModel(**config).fit(texts, labels, shared=shared), report
 
 
 from peers import (  # noqa: E402,F401  (learning_curve imports fit_tfidf from here)
@@ -352,10 +362,10 @@ def render(results: dict, *, fasttext_why: str | None, command: str, started: st
                   "76.5 / 80.0 / 89.8 on MR / SST-2 / TREC) used settings it does not record; the rows above are the "
                   "stated settings below, run here. The targets are the issue's best reference rows, not these rows."]
 
-    lines += ["", "Training time per task (seconds; MR: mean per fold). vecclf's includes the 5-fold selection "
-              "among its candidate feature sets and C, then the final fit (the encoder mode's includes encoding "
-              "the training texts once); none includes reading the data. Wall-clock on a machine shared with "
-              "other jobs (see the load average above): read them as upper bounds.", ""]
+    lines += ["", "Training time per task (seconds; MR: mean per fold). vecclf's includes " + selection_words()
+              + ", then the final fit (the encoder mode's includes encoding the training texts once); none includes "
+              "reading the data. Wall-clock on a machine shared with other jobs (see the load average above): read "
+              "them as upper bounds.", ""]
     auto = [m for m in ("vecclf", "encoder") if m in present]
     lines.append("| task | " + " | ".join(SHORT[m] for m in present)
                  + "".join(f" | {SHORT[m]}: choice (feature set, C)" for m in auto) + " |")
