@@ -40,7 +40,7 @@ from vecclf.training.label_sources import build_sources, merge
 from vecclf.training.encoder import describe as describe_encoder
 from vecclf.training.encoder import resolve as resolve_encoder
 from vecclf.training.train import (
-    check_trainable, choose_training, encoders_entry, name_vectors, split, subset, vectors_entry,
+    check_trainable, choose_training, encoders_entry, name_vectors, shared_blocks, split, subset, vectors_entry,
 )
 from vecclf.training.vectors.store import open_store
 
@@ -124,10 +124,11 @@ def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0, database: str 
                 check_trainable(train_ds, cfg.data.label_column)
                 info.update(train=len(train_ds), holdout=len(holdout))
             with steps.step("train") as info:
+                shared = shared_blocks(train_ds.texts) if t.features == "auto" else None  # search's work, reused
                 config, selection = choose_training(train_ds, vstore=vstore, store=store, features=t.features,
                                                     classifier=t.classifier, class_weight=t.class_weight,
-                                                    seed=t.seed, budget=t.budget, encoder=encoder)
-                model = TextModel(**config).fit(train_ds.texts, train_ds.labels)
+                                                    seed=t.seed, budget=t.budget, encoder=encoder, shared=shared)
+                model = TextModel(**config).fit(train_ds.texts, train_ds.labels, shared=shared)
                 info.update(features=config.get("features"), C=config.get("C"))
             with steps.step("evaluate") as info:
                 cand_metrics, cand_preds, cand_conf = score(model, holdout)
