@@ -165,6 +165,7 @@ def train(
     shared = shared_blocks(train_ds.texts) if features == "auto" and classifier != "fasttext" else None
     config, selection = choose(train_ds, shared)
     progress.step(f"fitting {_describe(config)} on {len(train_ds):,} rows")
+    import_bundle_writer_aside()
     model = TextModel(**config).fit(train_ds.texts, train_ds.labels, shared=shared)
     if test_ds is not None:
         progress.step(f"evaluating on {len(test_ds):,} held-out rows")
@@ -205,6 +206,20 @@ def train(
         **({"finetuned": finetuned} if finetuned else {}),
         "seconds": round(time.monotonic() - started, 2),
     }
+
+
+def import_bundle_writer_aside() -> None:
+    """Import the bundle writer (skops, which imports every scikit-learn estimator: about 2 s of CPU) in a thread.
+
+    Started before the final fit, whose solver runs without the interpreter lock, so the import takes the core
+    the fit leaves idle; saving the bundle then finds it imported, or waits for the import to end. SST-2, train
+    with --features auto, 4 runs each in turn at load 1.3-1.5: median 9.0 s against 9.5 s without.
+    """
+    import threading
+
+    from vecclf.training.bundle import skops_io
+
+    threading.Thread(target=skops_io, daemon=True, name="import-skops").start()
 
 
 def _describe(config: dict) -> str:
