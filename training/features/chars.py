@@ -132,13 +132,24 @@ class CharNgrams(TransformerMixin, BaseEstimator):
         vec = self._vectorizer()
         analyze, preprocess = vec.build_analyzer(), vec.build_preprocessor()
         gram_ids: dict[str, int] = {}
+        word_grams: dict[str, bytes] = {}
 
         def learn(words: list[str]) -> list[bytes]:
             return [np.fromiter((gram_ids.setdefault(g, len(gram_ids)) for g in analyze(w)), dtype=np.int64).tobytes()
                     for w in words]
 
-        doc, gram = occurrence_grams([preprocess(t).split() for t in texts], learn)
-        return Occurrences(doc, gram, len(texts), list(gram_ids))
+        # Chunk by chunk, as fit counts: one chunk's gram occurrences in memory at once, then only its distinct ones.
+        docs, grams, counts = [], [], []
+        for start, part in chunks(texts):
+            doc, gram = occurrence_grams([preprocess(t).split() for t in part],
+                                         lambda words: cached(word_grams, words, learn, len(word_grams) + len(words) + 1))
+            doc, gram, count = distinct(doc, gram, max(len(gram_ids), 1))
+            docs.append(doc + start)
+            grams.append(gram)
+            counts.append(count)
+        empty = np.zeros(0, dtype=np.int64)
+        return Occurrences(np.concatenate(docs) if docs else empty, np.concatenate(grams) if grams else empty,
+                           np.concatenate(counts) if counts else empty, len(texts), list(gram_ids))
 
     def fit_occurrences(self, occ: Occurrences, rows, y=None):
         """Fit as ``fit`` on the texts ``rows`` of ``occ`` would; return ``transform(part)``: the fitted block's

@@ -211,21 +211,22 @@ class Occurrences:
     ``m`` is the (texts, terms) CSR matrix of counts; ``strings`` the terms, sorted.
     """
 
-    def __init__(self, doc: np.ndarray, term: np.ndarray, n_docs: int, strings: list[str]):
-        """Build from one entry per term occurrence: ``doc[i]`` holds local term ``term[i]`` (``strings[term[i]]``)."""
+    def __init__(self, doc: np.ndarray, term: np.ndarray, count: np.ndarray, n_docs: int, strings: list[str]):
+        """Build from distinct entries sorted by document: ``doc[i]`` holds local term ``term[i]``
+        (``strings[term[i]]``) ``count[i]`` times."""
         import scipy.sparse as sp
 
         order = sorted(range(len(strings)), key=strings.__getitem__)
-        rank = np.empty(len(strings), dtype=np.int64)
-        rank[order] = np.arange(len(strings), dtype=np.int64)
+        rank = np.empty(len(strings), dtype=np.int32)
+        rank[order] = np.arange(len(strings), dtype=np.int32)
         self.order = np.asarray(order, dtype=np.int64)  # local term id of each term id
         self.strings = [strings[i] for i in order]
-        width = max(len(strings), 1)
-        doc, col, count = distinct(np.asarray(doc, dtype=np.int64), rank[np.asarray(term, dtype=np.int64)], width)
         indptr = np.zeros(n_docs + 1, dtype=np.int64)
-        np.cumsum(np.bincount(doc, minlength=n_docs), out=indptr[1:])
-        self.m = sp.csr_matrix((np.asarray(count, dtype=np.int64), np.asarray(col, dtype=np.int64), indptr),
+        np.cumsum(np.bincount(np.asarray(doc, dtype=np.int64), minlength=n_docs), out=indptr[1:])
+        # int32 counts and term ids: half the memory of int64, and the search holds these for all its rows.
+        self.m = sp.csr_matrix((np.asarray(count, dtype=np.int32), rank[np.asarray(term, dtype=np.int64)], indptr),
                                shape=(n_docs, len(strings)))
+        self.m.sort_indices()  # each row's terms in term-id (sorted) order
 
     @property
     def n_terms(self) -> int:

@@ -196,8 +196,9 @@ class WordOccurrences(Occurrences):
             docs += pair_docs
             terms.append(len(words) + inverse.ravel())
         empty = np.zeros(0, dtype=np.int64)
-        super().__init__(np.concatenate(docs) if docs else empty, np.concatenate(terms) if terms else empty,
-                         len(texts), strings)
+        doc, term, count = distinct(np.concatenate(docs) if docs else empty, np.concatenate(terms) if terms else empty,
+                                    max(len(strings), 1))
+        super().__init__(doc, term, count, len(texts), strings)
         # Occurrences numbers the terms in sorted order: carry the marker flags along.
         self.marked = np.asarray(marked, dtype=bool)[self.order]
 
