@@ -26,20 +26,16 @@ import gc
 import json
 import os
 import platform
-import re
-import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docs_section import write_section  # noqa: E402
+from processes import log, median, run  # noqa: E402
 SENTENCES = ROOT.parent / "shared" / "data" / "sentences"
 PY = sys.executable
 VECCLF = [PY, "-m", "vecclf.training.cli"]
@@ -96,36 +92,6 @@ m = fasttext.train_supervised(sys.argv[1], epoch=25, lr=0.5, wordNgrams=2, verbo
 n, p, r = m.test(sys.argv[2])
 print(p)
 """
-
-
-# ---------------------------------------------------------------- helpers
-def run(cmd: list[str], env: dict | None = None, timeout: float = 3600) -> tuple[float, str]:
-    """Run a process; return (wall seconds, stdout). Raise with its stderr if it fails."""
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
-    elapsed = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return elapsed, proc.stdout
-
-
-def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd`` under /usr/bin/time -v; return (wall seconds, peak RSS in MiB)."""
-    t = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, cwd=ROOT)
-    elapsed = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-2000:]}")
-    kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    return elapsed, kb / 1024
-
-
-def median(xs) -> float:
-    return float(statistics.median(xs))
-
-
-def log(msg: str) -> None:
-    print(f"[speed] {msg}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- setup
@@ -215,175 +181,6 @@ def bench_lookup(p: dict, repeats: int) -> dict:
     _, heavy = run([PY, "-c", LOOKUP_IMPORTS, str(p["store"]), "glove-6b-50d", ",".join(HEAVY)])
     t, _ = run([PY, "-c", "pass"])
     return {"ours": median(ours), "peer": median(peer), "heavy": heavy.strip() or "none", "python": t}
-
-
-# ---------------------------------------------------------------- c. 3M words
-def write_synthetic(path: Path, n_words: int, dim: int, real_words: list[str]) -> int:
-    """Write an n_words x dim word2vec binary file (real words first); return the matrix bytes as float16."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    with open(path, "wb") as fh:
-        fh.write(f"{n_words} {dim}\n".encode())
-        step = 100_000
-        for start in range(0, n_words, step):
-            stop = min(start + step, n_words)
-            vecs = (rng.standard_normal((stop - start, dim), dtype=np.float32) * 0.3).astype("<f4")
-            rows = vecs.tobytes()
-            width = 4 * dim
-            words = [real_words[i] if i < len(real_words) else f"syn{i}" for i in range(start, stop)]
-            fh.write(b"".join(w.encode() + b" " + rows[k * width : (k + 1) * width] + b"\n" for k, w in enumerate(words)))
-    return n_words * dim * 2
-
-
-PSS_CHILD = r"""
-import gc, json, os, sys, time
-import numpy as np
-store_dir, name, workers, mode, docs_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-from vecclf.training.pooling import pool
-from vecclf.training.vectors.store import open_store
-
-def pss(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as fh:
-        for line in fh:
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-
-texts = open(docs_file, encoding="utf-8").read().split("\n")[:5000]
-vs = open_store(store_dir, name)
-t = time.perf_counter()
-if mode == "dict":
-    index = vs.index
-else:
-    vs.warm()
-build = time.perf_counter() - t
-matrix = vs.vectors.view(np.ndarray)
-
-def embed(batch):
-    if mode == "array":
-        return pool(vs, batch)
-    # What a dict-based server does: tokenize, dict look-ups, mean of the rows.
-    out = np.zeros((len(batch), vs.dim), dtype=np.float32)
-    for i, doc in enumerate(vs.tokenizer.many(batch)):
-        rows = [index[t] for t in doc if t in index]
-        if rows:
-            out[i] = np.asarray(matrix[rows], dtype=np.float32).mean(axis=0)
-    return out
-
-embed(texts[:50])  # warm up in the master, as the service does before forking
-gc.collect()
-gc.freeze()
-r, w = os.pipe()
-kids = []
-for k in range(workers):
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        for start in range(0, len(texts), 50):  # requests of 50 texts
-            embed(texts[start : start + 50])
-        os.write(w, b"x")
-        time.sleep(600)
-        os._exit(0)
-    kids.append(pid)
-os.close(w)
-for _ in kids:
-    os.read(r, 1)
-total = pss(os.getpid()) + sum(pss(k) for k in kids)
-print(json.dumps({"build": build, "parent": pss(os.getpid()), "workers": [pss(k) for k in kids], "total": total}))
-for k in kids:
-    os.kill(k, 9)
-    os.waitpid(k, 0)
-"""
-
-
-def bench_large(p: dict, work: Path, n_words: int, dim: int, with_gensim: bool, serve: bool) -> dict:
-    from vecclf.training.vectors.store import open_store
-
-    src = work / f"synthetic-{n_words}x{dim}.bin"
-    real = open_store(p["store"], "glove-6b-50d").words
-    t = time.perf_counter()
-    matrix_bytes = write_synthetic(src, n_words, dim, real)
-    log(f"large: wrote {src} ({src.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - t:.0f}s")
-    res: dict = {"n_words": n_words, "dim": dim, "matrix_mb": matrix_bytes / 2**20}
-    try:
-        res["import_s"], res["import_rss_mb"] = peak_rss_mb(
-            [*VECCLF, "vectors", "import", str(src), "--name", "big", "--dtype", "float16", "--store", str(p["store"]), "--force"])
-        log(f"large: import {res['import_s']:.0f}s peak RSS {res['import_rss_mb']:.0f} MiB")
-        if with_gensim:
-            res["gensim_load_s"], res["gensim_rss_mb"] = peak_rss_mb([PY, "-c", GENSIM_LOOKUP, str(src), "the", "bin"])
-            log(f"large: gensim load {res['gensim_load_s']:.0f}s peak RSS {res['gensim_rss_mb']:.0f} MiB")
-    finally:
-        src.unlink(missing_ok=True)
-    code = ("import time; t=time.perf_counter(); from vecclf.training.vectors.store import open_store; "
-            f"vs=open_store({str(p['store'])!r}, 'big'); a=time.perf_counter(); vs.lookup('movie'); b=time.perf_counter(); "
-            "vs.warm(); c=time.perf_counter(); vs.rows(['movie']); d=time.perf_counter(); "
-            "print(a-t, b-a, c-b, d-c, vs.vocab_index.nbytes())")
-    _, out = run([PY, "-c", code])
-    res["open_s"], res["first_lookup_s"], res["index_s"], res["indexed_lookup_s"], idx_bytes = map(float, out.split())
-    res["index_mb"] = idx_bytes / 2**20
-    _, out = run([PY, "-c", "import time; t=time.perf_counter(); from vecclf.training.vectors.store import open_store; "
-                  f"vs=open_store({str(p['store'])!r}, 'big'); vs.index; print(time.perf_counter()-t)"])
-    res["dict_s"] = float(out)
-    for mode in ("array", "dict"):
-        for workers in (1, 4):
-            _, out = run([PY, "-c", PSS_CHILD, str(p["store"]), "big", str(workers), mode, str(p["mr"])])
-            res[f"pss_{mode}_{workers}"] = json.loads(out)
-            log(f"large: PSS {mode} x{workers}: {res[f'pss_{mode}_{workers}']}")
-    try:
-        if serve and (ROOT / "service").is_dir():
-            res["serve"] = _serve_start(p, work)
-    finally:
-        shutil.rmtree(p["store"] / "vectors" / "big", ignore_errors=True)  # 1.7 GiB: never leave it behind
-    return res
-
-
-def _serve_start(p: dict, work: Path) -> dict:
-    """Train a tiny model on the 3M store, start gunicorn (2 workers) and time until /readyz answers 200."""
-    store = work / "serve-store"
-    shutil.rmtree(store, ignore_errors=True)
-    (store / "vectors").mkdir(parents=True)
-    os.symlink(p["store"] / "vectors" / "big", store / "vectors" / "big")
-    run([*VECCLF, "train", "--store", str(store), "--name", "sst", "--data", str(p["stsa.binary.train"]),
-         "--test", str(p["stsa.binary.test"]), "--vectors", "big", "--features", "mean"])
-    port = 18000 + os.getpid() % 1000
-    env = {**os.environ, "VECCLF_STORE": str(store), "VECCLF_PORT": str(port), "VECCLF_WORKERS": "2",
-           "VECCLF_HOST": "127.0.0.1"}
-    t = time.perf_counter()
-    proc = subprocess.Popen([*VECCLF, "serve"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ready = None
-    try:
-        while time.perf_counter() - t < 300 and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-                    if resp.status == 200:
-                        ready = time.perf_counter() - t
-                        break
-            except OSError:
-                time.sleep(0.1)
-        pids: list[int] = []
-        until = time.perf_counter() + 20
-        while time.perf_counter() < until:  # /readyz may answer before the last worker has forked
-            pids = [int(x) for x in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()]
-            if len(pids) >= 2:
-                break
-            time.sleep(0.2)
-        time.sleep(1)
-        pss = 0.0
-        for pid in [proc.pid, *pids]:
-            try:
-                with open(f"/proc/{pid}/smaps_rollup") as fh:
-                    pss += next(int(l.split()[1]) for l in fh if l.startswith("Pss:")) / 1024
-            except OSError:
-                pass
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(store, ignore_errors=True)
-    log(f"large: gunicorn ready after {ready}s, PSS {pss:.0f} MiB")
-    return {"ready_s": ready, "pss_mb": pss, "workers": len(pids)}
 
 
 # ---------------------------------------------------------------- d. training
@@ -536,6 +333,8 @@ def main(argv=None) -> int:
     if "lookup" not in skip:
         res["lookup"] = bench_lookup(paths, args.repeats)
     if "large" not in skip:
+        from speed_large import bench_large
+
         res["large"] = bench_large(paths, work, args.large_words, args.large_dim, "gensim-large" not in skip, "serve" not in skip)
     if "train" not in skip:
         res["train"] = bench_train(paths, args.repeats, args.fasttext_threads)
