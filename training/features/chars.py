@@ -74,9 +74,12 @@ class CharNgrams(TransformerMixin, BaseEstimator):
                                lowercase=self.lowercase, min_df=self.min_df, max_features=self.max_features,
                                vocabulary=vocabulary, dtype=np.float32)
 
-    def fit(self, X, y=None):
-        """Learn the n-gram vocabulary and idf weights (one streaming pass, word by word)."""
-        texts = self._head(X)
+    def _counted_grams(self, texts: list[str]):
+        """Return ``(gram_ids, counted)`` for ``texts``, read chunk by chunk.
+
+        ``counted`` yields ``(start, doc, gram, count)`` per chunk: each text's distinct grams, numbered in order
+        of first sight, and their counts; ``gram_ids`` (gram -> number) grows as it goes.
+        """
         vec = self._vectorizer()
         analyze, preprocess = vec.build_analyzer(), vec.build_preprocessor()
         gram_ids: dict[str, int] = {}
@@ -86,12 +89,23 @@ class CharNgrams(TransformerMixin, BaseEstimator):
             return [np.fromiter((gram_ids.setdefault(g, len(gram_ids)) for g in analyze(w)), dtype=np.int64).tobytes()
                     for w in words]
 
+        def grams_of(words: list[str]) -> list[bytes]:
+            return cached(word_grams, words, learn, len(word_grams) + len(words) + 1)
+
+        def counted():
+            for start, part in chunks(texts):
+                doc, gram = occurrence_grams([preprocess(t).split() for t in part], grams_of)
+                yield (start, *distinct(doc, gram, max(len(gram_ids), 1)))
+
+        return gram_ids, counted()
+
+    def fit(self, X, y=None):
+        """Learn the n-gram vocabulary and idf weights (one streaming pass, word by word)."""
+        texts = self._head(X)
+        gram_ids, counted = self._counted_grams(texts)
         df = np.zeros(0, dtype=np.int64)
         total = np.zeros(0, dtype=np.int64)
-        for _, part in chunks(texts):
-            doc, gram = occurrence_grams([preprocess(t).split() for t in part],
-                                         lambda words: cached(word_grams, words, learn, len(word_grams) + len(words) + 1))
-            doc, gram, count = distinct(doc, gram, max(len(gram_ids), 1))
+        for _, doc, gram, count in counted:
             size = len(gram_ids)
             df = np.bincount(gram, minlength=size) + np.pad(df, (0, size - len(df)))
             total = np.bincount(gram, weights=count, minlength=size).astype(np.int64) + np.pad(total, (0, size - len(total)))
@@ -129,21 +143,10 @@ class CharNgrams(TransformerMixin, BaseEstimator):
     def occurrences(self, texts: list[str]) -> Occurrences:
         """Return the texts' character n-grams as :class:`Occurrences`, for :meth:`fit_occurrences` on any rows."""
         texts = self._head(texts)
-        vec = self._vectorizer()
-        analyze, preprocess = vec.build_analyzer(), vec.build_preprocessor()
-        gram_ids: dict[str, int] = {}
-        word_grams: dict[str, bytes] = {}
-
-        def learn(words: list[str]) -> list[bytes]:
-            return [np.fromiter((gram_ids.setdefault(g, len(gram_ids)) for g in analyze(w)), dtype=np.int64).tobytes()
-                    for w in words]
-
+        gram_ids, counted = self._counted_grams(texts)
         # Chunk by chunk, as fit counts: one chunk's gram occurrences in memory at once, then only its distinct ones.
         docs, grams, counts = [], [], []
-        for start, part in chunks(texts):
-            doc, gram = occurrence_grams([preprocess(t).split() for t in part],
-                                         lambda words: cached(word_grams, words, learn, len(word_grams) + len(words) + 1))
-            doc, gram, count = distinct(doc, gram, max(len(gram_ids), 1))
+        for start, doc, gram, count in counted:
             docs.append(doc + start)
             grams.append(gram)
             counts.append(count)
