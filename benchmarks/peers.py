@@ -89,3 +89,31 @@ def ensure_distilled(store: Path) -> tuple[str, float | None]:
         return str(folder), open_store(store, DISTILLED).manifest.get("seconds")
     manifest = distill_vectors(store, DISTILLED, source="minilm")
     return manifest["path"], manifest["seconds"]
+
+
+def ensure_tuned(store: Path, texts, labels) -> tuple[str, float | None]:
+    """Fine-tune MiniLM on (texts, labels) as ``vecclf encoders finetune`` does, once per training part.
+
+    The encoder is named after a digest of the rows, so a rerun with the same ``--store`` reuses it (fine-tuning
+    is seeded). Return (its name, the seconds its fine-tuning took).
+    """
+    import csv
+    import hashlib
+    import json
+    import tempfile
+
+    from vecclf.training.encoder_tune import MANIFEST, encoders_root, finetune_encoder
+
+    digest = hashlib.sha256(json.dumps([list(texts), [str(y) for y in labels]]).encode()).hexdigest()[:12]
+    name = f"tuned-{digest}"
+    manifest = encoders_root(store) / name / MANIFEST
+    if manifest.is_file():
+        return name, json.loads(manifest.read_text("utf-8")).get("seconds")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.csv"
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["text", "label"])
+            writer.writerows(zip(texts, labels))
+        done = finetune_encoder(store, name, str(path), source="minilm", force=True)
+    return name, done["seconds"]

@@ -341,6 +341,10 @@ def point_at_store(model, store, vectors_path: Path) -> None:
     """Make the model and every store-backed part of it read the store it was checked against."""
     from vecclf.training.embed import StoreBacked
 
+    from vecclf.training.features.encoded import SentenceEncoder
+
     for part in parts_of(model, StoreBacked):
         part.repoint(store, vectors_path)
+    for part in parts_of(model, SentenceEncoder):
+        part.store = str(store)  # tuned encoders are found in this store's encoders/ folder
     model.store = str(store)

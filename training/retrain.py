@@ -104,7 +104,7 @@ def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0, database: str 
     if encoder is not None:
         if t.classifier == "fasttext":
             raise ConfigError(f"{cfg.path}: training.encoder does not go with classifier = \"fasttext\"")
-        describe_encoder(encoder)  # a missing encoder fails before the data is read
+        describe_encoder(encoder, store)  # a missing encoder fails before the data is read
     suite = read_suite(gate.suite) if gate.checks and gate.suite else None
     try:
         with model_lock(store, name, wait):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from vecclf.training.data import FORMATS
 from vecclf.training.errors import ConfigError
+from vecclf.training.vectors.store import NAME_RE
 
 FEATURES = ("auto", "mean", "sif", "meanmax", "dense", "hybrid", "hybrid-pos")
 CLASSIFIERS = ("logreg", "svm", "mlp", "fasttext")
@@ -237,4 +238,6 @@ def _encoder(spec: str, base: Path) -> str:
     """Return ``[training] encoder`` as ``--encoder`` takes it: a name, or a folder anchored at the config's folder."""
     if spec in ("none", "auto", "minilm") or not spec:
         return spec or "none"
+    if NAME_RE.match(spec) and not (base / spec).exists():
+        return spec  # a tuned encoder's name in the store (vecclf encoders finetune)
     return str((base / spec).resolve()) if not Path(spec).is_absolute() else spec

@@ -120,7 +120,7 @@ def train(
         if classifier == "fasttext":
             raise DataError("--encoder does not go with --classifier fasttext (fastText builds its own features)")
         try:
-            describe(encoder)  # a missing encoder fails before the data is read
+            describe(encoder, store)  # a missing encoder fails before the data is read
         except BundleError as exc:
             raise NotFoundError(str(exc)) from exc
     registry = ModelRegistry(store)

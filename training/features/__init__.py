@@ -62,7 +62,7 @@ def build_features(name: str, vectors: str, store: str | None, lowercase: bool =
     if encoder is None:
         return blocks
     pairs = blocks.transformer_list if isinstance(blocks, FeatureUnion) else [(name, blocks)]
-    return FeatureUnion([*pairs, ("encoder", encoder_block(encoder))])
+    return FeatureUnion([*pairs, ("encoder", encoder_block(encoder, store=store))])
 
 
 def _blocks(name: str, vectors: str, store: str | None, lowercase: bool, dense_weight: float):

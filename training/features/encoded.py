@@ -37,10 +37,15 @@ ENCODER_WEIGHT = 2.0
 
 
 class SentenceEncoder(TransformerMixin, BaseEstimator):
-    """Embed texts with a sentence transformer (``encoder``: ``minilm`` or a folder); nothing is learned."""
+    """Embed texts with a sentence transformer (``encoder``: ``minilm``, a tuned encoder's name or a folder).
 
-    def __init__(self, encoder="minilm"):
+    Nothing is learned. ``store``: the model store whose ``encoders/`` folder holds tuned encoders (set again
+    to the store a bundle is loaded from).
+    """
+
+    def __init__(self, encoder="minilm", store=None):
         self.encoder = encoder
+        self.store = store
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -51,7 +56,7 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
         """Record the encoder's identity (package, version, sha256) and width."""
         from vecclf.training.encoder import describe
 
-        self.encoder_ = describe(self.encoder)
+        self.encoder_ = describe(self.encoder, self.store)
         self.n_features_out_ = int(self.encoder_["dim"])
         return self
 
@@ -61,7 +66,7 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
         if runtime is None:
             from vecclf.training.encoder import load
 
-            runtime = self._runtime = load(self.encoder, self.encoder_["sha256"])
+            runtime = self._runtime = load(self.encoder, self.encoder_["sha256"], self.store)
         return runtime
 
     def transform(self, X) -> np.ndarray:
@@ -74,7 +79,7 @@ class SentenceEncoder(TransformerMixin, BaseEstimator):
         from vecclf.training.encoder import check
 
         check_is_fitted(self, "encoder_")
-        check(self.encoder_)
+        check(self.encoder_, self.store)
 
     def compile(self, context) -> "EncoderKernel":
         """Return the serving kernel (a dense source; see :mod:`vecclf.training.kernels`)."""
@@ -99,11 +104,11 @@ class EncoderKernel:
         return None
 
 
-def encoder_block(encoder: str, weight: float = ENCODER_WEIGHT) -> Pipeline:
+def encoder_block(encoder: str, weight: float = ENCODER_WEIGHT, store=None) -> Pipeline:
     """Return the encoder's embedding standardised as one block of row norm about ``weight``."""
     from vecclf.training.features.dense import DenseScale
 
-    return Pipeline([("encode", SentenceEncoder(encoder=encoder)), ("scale", DenseScale(weight=weight, per_feature=True))])
+    return Pipeline([("encode", SentenceEncoder(encoder=encoder, store=store)), ("scale", DenseScale(weight=weight, per_feature=True))])
 
 
 def encoders_of(model) -> list:

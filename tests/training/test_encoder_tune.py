@@ -1,0 +1,150 @@
+"""Fine-tuned encoders (vecclf encoders finetune): the folder written, its use by name, and the refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import write_csv
+from vecclf.training import encoder as enc
+from vecclf.training import encoder_tune
+from vecclf.training.errors import BundleError, DataError, NotFoundError, VecclfError
+
+
+@pytest.fixture
+def tuned(tiny_vectors, sentiment_csv, tiny_encoder):
+    """Fine-tune the tiny encoder on the synthetic reviews as 'reviews'; return (store, manifest)."""
+    store, _, _ = tiny_vectors
+    manifest = encoder_tune.finetune_encoder(str(store), "reviews", str(sentiment_csv), source=str(tiny_encoder),
+                                             epochs=2, threads=1)
+    return store, manifest
+
+
+def test_finetune_writes_a_safetensors_encoder_folder(tuned, tiny_encoder):
+    """The new folder is a sentence-transformer folder: new weights as safetensors only, the source's tokenizer."""
+    store, manifest = tuned
+    folder = store / "encoders" / "reviews"
+    assert manifest["path"] == str(folder)
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert "model.safetensors" in files and "tokenizer.json" in files and "1_Pooling/config.json" in files
+    assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl"))]
+    assert (folder / "tokenizer.json").read_bytes() == (tiny_encoder / "tokenizer.json").read_bytes()
+    assert json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"] == encoder_tune.MAX_LENGTH
+    assert manifest["labels"] == ["neg", "pos"] and manifest["epochs"] == 2 and len(manifest["epoch_loss"]) == 2
+    assert manifest["data"]["rows"] == 120
+    assert manifest["source"]["sha256"] == enc.describe(str(tiny_encoder))["sha256"] != manifest["sha256"]
+    assert not [p for p in (store / "encoders").iterdir() if p.name.startswith(".")]  # no temp folder left
+    assert folder.stat().st_mode & 0o777 == 0o755 and (folder / "model.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_tuned_weights_differ_from_the_source(tuned, tiny_encoder):
+    """Fine-tuning changes what the encoder computes."""
+    store, _ = tuned
+    texts = ["good film", "bad film", "the plot was dull"]
+    before = enc.load(str(tiny_encoder)).encode(texts, memo=False)
+    after = enc.load("reviews", store=str(store)).encode(texts, memo=False)
+    assert before.shape == after.shape
+    assert np.abs(before - after).max() > 1e-4
+
+
+def test_training_lowers_the_loss(tiny_vectors, sentiment_csv, tiny_encoder, monkeypatch):
+    """The head and encoder learn the labels: the loss falls from epoch to epoch (at a rate a tiny model needs)."""
+    store, _, _ = tiny_vectors
+    monkeypatch.setattr(encoder_tune, "LEARNING_RATE", 3e-3)
+    manifest = encoder_tune.finetune_encoder(str(store), "fast", str(sentiment_csv), source=str(tiny_encoder),
+                                             epochs=6, threads=1)
+    losses = manifest["epoch_loss"]
+    assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < 0.85 * losses[0], losses
+
+
+def test_train_and_serve_with_a_tuned_encoder_by_name(cli, tuned, sentiment_csv):
+    """`train --encoder NAME` finds the tuned encoder in the store; the bundle names it; predict loads it."""
+    store, manifest = tuned
+    code, out, err = cli("--store", store, "train", "--name", "m", "--data", sentiment_csv, "--vectors", "tiny",
+                         "--features", "hybrid", "--encoder", "reviews")
+    assert code == 0, err
+    saved = json.loads((store / "m" / "v1" / "manifest.json").read_text())
+    recorded = saved["encoder"]
+    assert recorded["name"] == "reviews" and recorded["sha256"] == manifest["sha256"]
+    assert recorded["tuned_from"]["sha256"] == manifest["source"]["sha256"]
+    code, out, err = cli("--store", store, "predict", "--name", "m", "Great wonderful film.", "Awful boring film.")
+    assert code == 0, err
+    assert [json.loads(line)["label"] for line in out.splitlines()] == ["pos", "neg"]
+    code, out, _ = cli("--store", store, "encoders", "list")
+    assert [e["name"] for e in json.loads(out)["encoders"]] == ["reviews"]
+    code, out, _ = cli("--store", store, "models", "list")
+    assert "encoders" not in out  # the encoders folder is not a model
+
+
+def test_a_replaced_encoder_is_refused_by_models_trained_on_the_old(tuned, sentiment_csv, tiny_encoder):
+    """--force replaces the encoder; a model trained with the old weights then refuses to load."""
+    from vecclf.training.registry import ModelRegistry
+    from vecclf.training.train import train
+
+    store, _ = tuned
+    version = train(store=str(store), name="m", data=str(sentiment_csv), vectors="tiny", features="hybrid",
+                    encoder="reviews")["version"]
+    ModelRegistry(store).load("m", version)
+    with pytest.raises(VecclfError, match="already exists"):
+        encoder_tune.finetune_encoder(str(store), "reviews", str(sentiment_csv), source=str(tiny_encoder), epochs=1)
+    encoder_tune.finetune_encoder(str(store), "reviews", str(sentiment_csv), source=str(tiny_encoder), epochs=1,
+                                  seed=3, force=True, threads=1)
+    with pytest.raises(BundleError, match="differs"):
+        ModelRegistry(store).load("m", version)
+
+
+def test_a_failed_run_leaves_nothing(tiny_vectors, sentiment_csv, tiny_encoder, monkeypatch):
+    """An error after training (here: copying the tokenizer) removes the half-written folder."""
+    store, _, _ = tiny_vectors
+
+    def broken(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(encoder_tune, "_copy_support_files", broken)
+    with pytest.raises(OSError):
+        encoder_tune.finetune_encoder(str(store), "half", str(sentiment_csv), source=str(tiny_encoder), epochs=1)
+    assert list((store / "encoders").iterdir()) == []
+    with pytest.raises(NotFoundError):
+        from vecclf.training.train import train
+
+        train(store=str(store), name="m", data=str(sentiment_csv), vectors="tiny", encoder="half")
+
+
+def test_refusals(cli, tiny_vectors, sentiment_csv, tiny_encoder, tmp_path):
+    """Bad settings and data that cannot fine-tune fail with one clear line and write nothing."""
+    store, _, _ = tiny_vectors
+    single = write_csv(tmp_path / "one.csv", [{"text": "good film", "label": "pos"}] * 5)
+    multi = write_csv(tmp_path / "multi.csv", [{"text": f"film {i}", "label": "pos|neg" if i % 2 else "neg"}
+                                               for i in range(10)])
+    base = ("--store", store, "encoders", "finetune", "--from", tiny_encoder)
+    cases = [
+        (("--name", "x", "--data", sentiment_csv, "--epochs", "0"), "--epochs"),
+        (("--name", "x", "--data", sentiment_csv, "--max-length", "4"), "--max-length"),
+        (("--name", "../x", "--data", sentiment_csv), "encoder name"),
+        (("--name", "x", "--data", single), "single class"),
+        (("--name", "x", "--data", tmp_path / "missing.csv"), "missing.csv"),
+    ]
+    for argv, message in cases:
+        code, out, err = cli(*base, *argv)
+        assert code != 0 and message in err, (argv, err)
+        assert out == ""
+    code, _, err = cli("--store", store, "encoders", "finetune", "--name", "x", "--data", sentiment_csv,
+                       "--from", tmp_path / "nowhere")
+    assert code == 3 and "no such folder" in err
+    with pytest.raises(DataError, match="one label a row"):
+        encoder_tune.finetune_encoder(str(store), "x", str(multi), source=str(tiny_encoder), epochs=1)
+    assert not (store / "encoders" / "x").exists()
+    code, _, err = cli("--store", store, "train", "--name", "encoders", "--data", sentiment_csv, "--vectors", "tiny")
+    assert code != 0 and "reserved" in err
+
+
+def test_retrain_config_takes_a_tuned_encoders_name(tmp_path):
+    """[training] encoder = "NAME" stays a name unless a folder of that name sits beside the config."""
+    from vecclf.training.retrain_config import _encoder
+
+    assert _encoder("reviews", tmp_path) == "reviews"
+    (tmp_path / "reviews").mkdir()
+    assert _encoder("reviews", tmp_path) == str((tmp_path / "reviews").resolve())
+    assert _encoder("minilm", tmp_path) == "minilm"
