@@ -252,10 +252,12 @@ def splits(task: Task, data_dir: Path, quick: bool):
 
 
 def run_task(task: Task, data_dir: Path, methods, *, store: Path, vectors: str, quick: bool,
-             distilled: str | None = None) -> dict:
-    """Run every method on every split of ``task``; return per-method lists of split results."""
+             distilled: str | None = None, first_folds: int | None = None) -> dict:
+    """Run every method on every split of ``task`` (the first ``first_folds`` only, if given); return the results."""
     results: dict = {m: [] for m in methods}
     for k, (train, test) in enumerate(splits(task, data_dir, quick), 1):
+        if first_folds and k > first_folds:
+            break
         for method in methods:
             res = run_method(method, train, test, store=store, vectors=vectors, distilled=distilled)
             results[method].append(res)
@@ -437,6 +439,8 @@ def main(argv=None) -> int:
     parser.add_argument("--section", default=None,
                         help="docs/benchmarks.md section to write (default: accuracy for every method, "
                              "accuracy-modes for vecclf, encoder and distilled, else none)")
+    parser.add_argument("--first-folds", type=int, default=None, metavar="K",
+                        help="MR: only the first K of its 10 folds (a partial run: prints only, docs untouched)")
     parser.add_argument("--quick", action="store_true", help="3 MR folds and 1,000 training rows; docs untouched")
     parser.add_argument("--data-dir", help=f"the sentences folder (default {DATA_DIR})")
     parser.add_argument("--store", help="model store holding (or to receive) glove-6b-50d; default a temporary one")
@@ -460,7 +464,7 @@ def main(argv=None) -> int:
     if section is None:
         section = SECTION if set(args.methods) >= set(DEFAULT_METHODS) else (
             "accuracy-modes" if set(args.methods) >= {"vecclf", "encoder", "distilled"} else None)
-    if args.quick or args.no_docs or (section == SECTION and set(args.tasks) != set(TASKS)) or section is None:
+    if args.quick or args.no_docs or args.first_folds or (section == SECTION and set(args.tasks) != set(TASKS)) or section is None:
         log("docs/benchmarks.md left as it was (the peers' table needs every task, the modes' table every mode)")
     else:
         write_section(section, text)
@@ -488,7 +492,7 @@ def run(args) -> tuple[dict, dict]:
         results = {}
         for name in args.tasks:
             results[name] = run_task(TASKS[name], data_dir, methods, store=store, vectors=vectors, quick=args.quick,
-                                     distilled=distilled)
+                                     distilled=distilled, first_folds=args.first_folds)
             if args.json:  # after every task: a long run interrupted keeps what it measured
                 Path(args.json).write_text(json.dumps({"results": results}, indent=1), "utf-8")
     finally:
@@ -497,10 +501,12 @@ def run(args) -> tuple[dict, dict]:
     shown = ["python", "benchmarks/accuracy.py"]
     if set(args.tasks) != set(TASKS):
         shown += ["--tasks", *args.tasks]
-    if set(args.methods) != set(METHODS):
+    if set(args.methods) != set(DEFAULT_METHODS):
         shown += ["--methods", *args.methods]
     if args.quick:
         shown.append("--quick")
+    if args.first_folds:
+        shown += ["--first-folds", str(args.first_folds)]
     meta = {"encoder_why": encoder_why, "distill_seconds": distill_seconds, "fasttext_why": why,
             "command": " ".join(shown), "started": started, "note": machine_note(load),
             "quick": args.quick, "code": code}

@@ -91,6 +91,23 @@ def list_encoders(store) -> list[dict]:
     return found
 
 
+def versions_using(store, name: str) -> list[str]:
+    """Return the model versions (``model/vN``) of ``store`` whose bundle names tuned encoder ``name``."""
+    from vecclf.training.registry import ModelRegistry
+
+    registry = ModelRegistry(store)
+    found = []
+    for model in registry.models():
+        for version in registry.versions(model):
+            try:
+                recorded = registry.manifest(model, version).get("encoder") or {}
+            except VecclfError:
+                continue  # a damaged bundle does not load anyway
+            if recorded.get("name") == name:
+                found.append(f"{model}/{version}")
+    return found
+
+
 def finetune_encoder(store, name: str, data: str, *, source: str = "minilm", epochs: int = DEFAULT_EPOCHS,
                      text_column: str = "text", label_column: str = "label", data_format: str = "auto",
                      max_length: int = MAX_LENGTH, seed: int = 0, threads: int | None = None,
@@ -115,6 +132,12 @@ def finetune_encoder(store, name: str, data: str, *, source: str = "minilm", epo
     final = root / name
     if final.exists() and not force:
         raise VecclfError(f"encoder {name!r} already exists at {final} (use --force to replace it)")
+    if final.exists():
+        users = versions_using(store, name)
+        if users:
+            raise VecclfError(f"encoder {name!r} is used by {', '.join(users[:5])}"
+                              + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+                              + "; those would no longer load: tune under a new name, or remove them first")
     try:
         folder = locate(source, store)
         origin = describe(source, store)

@@ -78,19 +78,38 @@ def test_train_and_serve_with_a_tuned_encoder_by_name(cli, tuned, sentiment_csv)
     assert "encoders" not in out  # the encoders folder is not a model
 
 
-def test_a_replaced_encoder_is_refused_by_models_trained_on_the_old(tuned, sentiment_csv, tiny_encoder):
-    """--force replaces the encoder; a model trained with the old weights then refuses to load."""
+def test_an_encoder_in_use_is_not_replaced(tuned, sentiment_csv, tiny_encoder):
+    """--force replaces an encoder no model uses; one that a model version names is kept, and the version loads."""
+    from vecclf.training.registry import ModelRegistry
+    from vecclf.training.train import train
+
+    store, first = tuned
+    with pytest.raises(VecclfError, match="already exists"):
+        encoder_tune.finetune_encoder(str(store), "reviews", str(sentiment_csv), source=str(tiny_encoder), epochs=1)
+    again = encoder_tune.finetune_encoder(str(store), "reviews", str(sentiment_csv), source=str(tiny_encoder),
+                                          epochs=1, seed=3, force=True, threads=1)
+    assert again["sha256"] != first["sha256"]
+    version = train(store=str(store), name="m", data=str(sentiment_csv), vectors="tiny", features="hybrid",
+                    encoder="reviews")["version"]
+    with pytest.raises(VecclfError, match="used by m/v1"):
+        encoder_tune.finetune_encoder(str(store), "reviews", str(sentiment_csv), source=str(tiny_encoder), epochs=1,
+                                      seed=4, force=True)
+    assert enc.describe("reviews", str(store))["sha256"] == again["sha256"]
+    ModelRegistry(store).load("m", version)
+
+
+def test_a_changed_encoder_is_refused_by_models_trained_on_the_old(tuned, sentiment_csv):
+    """Weights changed behind vecclf's back: the model trained on the old ones refuses to load."""
     from vecclf.training.registry import ModelRegistry
     from vecclf.training.train import train
 
     store, _ = tuned
     version = train(store=str(store), name="m", data=str(sentiment_csv), vectors="tiny", features="hybrid",
                     encoder="reviews")["version"]
-    ModelRegistry(store).load("m", version)
-    with pytest.raises(VecclfError, match="already exists"):
-        encoder_tune.finetune_encoder(str(store), "reviews", str(sentiment_csv), source=str(tiny_encoder), epochs=1)
-    encoder_tune.finetune_encoder(str(store), "reviews", str(sentiment_csv), source=str(tiny_encoder), epochs=1,
-                                  seed=3, force=True, threads=1)
+    weights = store / "encoders" / "reviews" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="differs"):
         ModelRegistry(store).load("m", version)
 

@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from vecclf.training.features.sparse import (Occurrences, SharedTerms, SparseKernel, chunks, distinct, normalized_rows,
-                                             stack_rows, unpack_terms)
+                                             stack_rows)
 from vecclf.training.kernels import RUN, WORD_CACHE_SIZE, Batch, Unsupported, cached
 from vecclf.training.pooling import as_text_list
 
