@@ -135,7 +135,8 @@ def fingerprint(folder: Path) -> str:
 def describe(spec: str, store=None) -> dict:
     """Return what a bundle records of encoder ``spec``: name, package and version, sha256, width.
 
-    A tuned encoder's entry also says what it was tuned from (``tuned_from``: the source's entry).
+    A tuned encoder's entry also says what it was tuned from (``tuned_from``: the source's entry) and on
+    (``tuned_on``: the data file's path, sha256 and rows).
     """
     folder = locate(spec, store)
     config = json.loads((folder / "config.json").read_text("utf-8"))
@@ -145,6 +146,7 @@ def describe(spec: str, store=None) -> dict:
 
         tuned = _read_json(folder / MANIFEST, {})
         entry["tuned_from"] = tuned.get("source")
+        entry["tuned_on"] = {k: (tuned.get("data") or {}).get(k) for k in ("path", "sha256", "rows")}
     if spec in PACKAGED:
         from importlib.metadata import PackageNotFoundError, version
 

@@ -121,7 +121,7 @@ def finetune_encoder(store, name: str, data: str, *, source: str = "minilm", epo
     """
     from vecclf.training.data import read_dataset
     from vecclf.training.encoder import describe, locate
-    from vecclf.training.train import check_trainable
+    from vecclf.training.train import check_trainable, file_fingerprint
 
     name = check_name(name, "encoder name")
     if epochs < 1 or epochs > 20:
@@ -163,7 +163,8 @@ def finetune_encoder(store, name: str, data: str, *, source: str = "minilm", epo
             "name": name, "source": origin, "labels": classes, "epochs": epochs, "max_length": max_length,
             "learning_rate": LEARNING_RATE, "batch_size": BATCH_SIZE, "seed": seed,
             "epoch_loss": [round(x, 4) for x in losses], "seconds": round(time.monotonic() - started, 1),
-            "data": {"path": str(Path(data).resolve()), "rows": len(ds), "encoding": ds.encoding},
+            "data": {"path": str(Path(data).resolve()), "sha256": file_fingerprint(data), "rows": len(ds),
+                     "encoding": ds.encoding},
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")

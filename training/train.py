@@ -116,11 +116,12 @@ def train(
 
     started = time.monotonic()
     encoder = resolve(encoder)
+    tuned_on = None
     if encoder is not None:
         if classifier == "fasttext":
             raise DataError("--encoder does not go with --classifier fasttext (fastText builds its own features)")
         try:
-            describe(encoder, store)  # a missing encoder fails before the data is read
+            tuned_on = describe(encoder, store).get("tuned_on")  # a missing encoder fails before the data is read
         except BundleError as exc:
             raise NotFoundError(str(exc)) from exc
     registry = ModelRegistry(store)
@@ -170,6 +171,9 @@ def train(
     if test_ds is not None:
         progress.step(f"evaluating on {len(test_ds):,} held-out rows")
         report["metrics"] = evaluate_model(model, test_ds, label_column)
+    seen = seen_by_encoder(tuned_on, test if test is not None else data)
+    if seen:
+        progress.step(seen)
     name_vectors(model, vstore.name)
     manifest = {
         "labels": [str(c) for c in model.classes_],
@@ -188,6 +192,7 @@ def train(
         "n_train": len(train_ds),
         "n_test": len(test_ds) if test_ds is not None else 0,
         "finetuned": {"base": vectors, "corpus": vstore.manifest["corpus"]} if finetuned else None,
+        **({"evaluation_warning": seen} if seen else {}),
     }
     version, current = registry.save(name, model, manifest, promote=promote)
     progress.step(f"saved {name} {version}{' (current)' if current else ''}, "
@@ -204,6 +209,7 @@ def train(
         "selection": selection,
         "vectors": vstore.name,
         **({"finetuned": finetuned} if finetuned else {}),
+        **({"evaluation_warning": seen} if seen else {}),
         "seconds": round(time.monotonic() - started, 2),
     }
 
@@ -267,6 +273,14 @@ def shared_blocks(texts: list[str]):
 def vectors_entry(vstore) -> dict:
     """Return the manifest's record of the vector store a model was trained on."""
     return {"name": vstore.name, "sha256": vstore.sha256, "dim": vstore.dim, "lowercase": vstore.lowercase}
+
+
+def seen_by_encoder(tuned_on: dict | None, evaluated: str | os.PathLike) -> str | None:
+    """Return a warning when the rows scored (``evaluated``'s file) are the file a tuned encoder learnt from."""
+    if not tuned_on or tuned_on.get("sha256") != file_fingerprint(evaluated):
+        return None
+    return (f"warning: the encoder was fine-tuned on {tuned_on.get('path')}, the same file these metrics score, "
+            "so they are optimistic; give --test a file the encoder has not seen")
 
 
 def encoders_entry(model: TextModel) -> dict | None:

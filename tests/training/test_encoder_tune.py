@@ -69,6 +69,10 @@ def test_train_and_serve_with_a_tuned_encoder_by_name(cli, tuned, sentiment_csv)
     recorded = saved["encoder"]
     assert recorded["name"] == "reviews" and recorded["sha256"] == manifest["sha256"]
     assert recorded["tuned_from"]["sha256"] == manifest["source"]["sha256"]
+    assert recorded["tuned_on"] == {"path": str(sentiment_csv.resolve()), "sha256": manifest["data"]["sha256"],
+                                    "rows": 120}
+    # Scored on a hold-out of the very file the encoder learnt from: said, in the output and the manifest.
+    assert "fine-tuned on" in json.loads(out)["evaluation_warning"] and "optimistic" in saved["evaluation_warning"]
     code, out, err = cli("--store", store, "predict", "--name", "m", "Great wonderful film.", "Awful boring film.")
     assert code == 0, err
     assert [json.loads(line)["label"] for line in out.splitlines()] == ["pos", "neg"]
@@ -157,6 +161,19 @@ def test_refusals(cli, tiny_vectors, sentiment_csv, tiny_encoder, tmp_path):
     assert not (store / "encoders" / "x").exists()
     code, _, err = cli("--store", store, "train", "--name", "encoders", "--data", sentiment_csv, "--vectors", "tiny")
     assert code != 0 and "reserved" in err
+
+
+def test_no_warning_when_the_test_file_is_unseen(cli, tuned, tmp_path):
+    """A --test file other than the encoder's training file is scored without the warning."""
+    from tests.conftest import make_corpus
+
+    store, _ = tuned
+    texts, labels = make_corpus(40, seed=7)
+    test = write_csv(tmp_path / "test.csv", [{"text": t, "label": y} for t, y in zip(texts, labels)])
+    code, out, err = cli("--store", store, "train", "--name", "m", "--data", tmp_path / "train.csv", "--test", test,
+                         "--vectors", "tiny", "--features", "hybrid", "--encoder", "reviews")
+    assert code == 0, err
+    assert "evaluation_warning" not in json.loads(out)
 
 
 def test_retrain_config_takes_a_tuned_encoders_name(tmp_path):
