@@ -116,7 +116,8 @@ def cmd_train(args, settings: Settings) -> int:
                 label_column=args.label_column, data_format=args.format, test=args.test, test_size=args.test_size,
                 cv=args.cv, features=args.features, classifier=args.classifier, C=args.C,
                 class_weight=args.class_weight, seed=args.seed, promote=args.promote, budget=args.budget,
-                unlabelled=args.unlabelled, jobs=args.jobs or os.cpu_count() or 1, encoder=args.encoder))
+                unlabelled=args.unlabelled, jobs=args.jobs or os.cpu_count() or 1, encoder=args.encoder,
+                tune_encoder=args.tune_encoder))
     return 0
 
 
@@ -383,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a sentence encoder's embedding as a feature block: the accuracy mode, a few ms a text "
                         "(minilm: vecclf[encoder]; auto: minilm if installed; NAME: one `encoders finetune` made; "
                         "default none)")
+    p.add_argument("--tune-encoder", action="store_true",
+                   help="fine-tune --encoder on the training rows first (on each fold's with --cv), kept as "
+                        "<name>-<digest> in the store's encoders; as `encoders finetune`, minutes per 1,000 rows")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model version on labelled data", parents=[common])

@@ -191,6 +191,13 @@ def load(spec: str, sha256: str | None = None, store=None) -> "Encoder":
     return encoder
 
 
+def forget(folder: Path) -> None:
+    """Drop the process's loaded encoder(s) of ``folder`` (a temp encoder about to be removed)."""
+    with _LOCK:
+        for key in [k for k in _LOADED if k[0] == str(Path(folder).resolve())]:
+            del _LOADED[key]
+
+
 class Encoder:
     """A loaded sentence transformer: texts in, (n, dim) float32 sentence vectors out."""
 

@@ -37,6 +37,7 @@ here and wherever a model that uses the tuned encoder embeds text.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import math
@@ -120,14 +121,11 @@ def finetune_encoder(store, name: str, data: str, *, source: str = "minilm", epo
         NotFoundError: the source encoder or the libraries to run it are not installed.
     """
     from vecclf.training.data import read_dataset
-    from vecclf.training.encoder import describe, locate
+    from vecclf.training.encoder import describe
     from vecclf.training.train import check_trainable, file_fingerprint
 
     name = check_name(name, "encoder name")
-    if epochs < 1 or epochs > 20:
-        raise DataError(f"--epochs must be between 1 and 20, not {epochs}")
-    if max_length < 8 or max_length > 512:
-        raise DataError(f"--max-length must be between 8 and 512, not {max_length}")
+    check_settings(epochs, max_length)
     root = encoders_root(store)
     final = root / name
     if final.exists() and not force:
@@ -138,17 +136,107 @@ def finetune_encoder(store, name: str, data: str, *, source: str = "minilm", epo
             raise VecclfError(f"encoder {name!r} is used by {', '.join(users[:5])}"
                               + (f" and {len(users) - 5} more" if len(users) > 5 else "")
                               + "; those would no longer load: tune under a new name, or remove them first")
-    try:
-        folder = locate(source, store)
-        origin = describe(source, store)
-    except BundleError as exc:  # as `train --encoder`: a missing encoder or library is not found (exit 3)
-        raise NotFoundError(str(exc)) from exc
+    folder, origin = source_of(source, store)
     progress.step(f"reading {data}")
     ds = read_dataset(data, text_column=text_column, label_column=label_column, fmt=data_format)
     check_trainable(ds, label_column)
     if ds.multilabel:
         raise DataError(f"{data}: rows with several labels; fine-tuning takes one label a row")
-    classes = ds.classes()
+    info = {"path": str(Path(data).resolve()), "sha256": file_fingerprint(data), "rows": len(ds),
+            "encoding": ds.encoding}
+    manifest = tune_rows(folder, origin, root, name, ds.texts, ds.labels, info, epochs=epochs, max_length=max_length,
+                         seed=seed, threads=threads)
+    progress.step(f"encoder {name!r} written to {final}")
+    return {**manifest, "path": str(final), "sha256": describe(name, store)["sha256"]}
+
+
+class Tuning:
+    """``train --tune-encoder``: encoder ``source`` fine-tuned on each training part, with the command's defaults.
+
+    :meth:`fold` tunes on an outer fold's training rows into a temp folder (the previous fold's is removed
+    first), so ``--cv`` scores rows the encoder never saw; :meth:`final` tunes on the model's training rows
+    into the store as ``<model>-<digest>``, the digest covering the rows, the source and the settings: a
+    rerun on the same rows finds it and does not tune again. :meth:`close` removes the folds' temp folder.
+    """
+
+    def __init__(self, store, source: str, model: str, *, seed: int = 0, threads: int | None = None):
+        self.store, self.model, self.seed, self.threads = store, model, seed, threads
+        self.folder, self.origin = source_of(source, store)
+        self._tmp: Path | None = None
+        self._folds = 0
+
+    def close(self) -> None:
+        """Remove the folds' temp encoders (the store's stays)."""
+        if self._tmp is not None:
+            self._forget_folds()
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def _forget_folds(self) -> None:
+        from vecclf.training.encoder import forget
+
+        for old in self._tmp.iterdir():
+            forget(old)
+            shutil.rmtree(old, ignore_errors=True)
+
+    def fold(self, texts: list[str], labels: list) -> str:
+        """Tune on one fold's training rows; return the folder of the tuned encoder."""
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="vecclf-tune-folds-"))
+        self._forget_folds()
+        self._folds += 1
+        name = f"fold-{self._folds}"
+        tune_rows(self.folder, self.origin, self._tmp, name, texts, labels, {"rows": len(texts)}, seed=self.seed,
+                  threads=self.threads)
+        return str(self._tmp / name)
+
+    def final(self, texts: list[str], labels: list, data: str) -> str:
+        """Tune on the model's training rows (``data``: their file) into the store; return the encoder's name."""
+        digest = hashlib.sha256(json.dumps([self.origin["sha256"], DEFAULT_EPOCHS, MAX_LENGTH, LEARNING_RATE,
+                                            BATCH_SIZE, self.seed, list(texts), [str(y) for y in labels]]).encode())
+        name = check_name(f"{self.model}-{digest.hexdigest()[:12]}", "encoder name")
+        if (encoders_root(self.store) / name / MANIFEST).is_file():
+            progress.step(f"encoder {name!r}: tuned on these rows already, reused")
+            return name
+        tune_rows(self.folder, self.origin, encoders_root(self.store), name, texts, labels,
+                  {"path": str(Path(data).resolve()), "sha256": None, "rows": len(texts),
+                   "rows_sha256": digest.hexdigest()}, seed=self.seed, threads=self.threads)
+        progress.step(f"encoder {name!r} written to {encoders_root(self.store) / name}")
+        return name
+
+
+def check_settings(epochs: int, max_length: int) -> None:
+    """Raise DataError for an epoch count or a length limit out of range."""
+    if epochs < 1 or epochs > 20:
+        raise DataError(f"--epochs must be between 1 and 20, not {epochs}")
+    if max_length < 8 or max_length > 512:
+        raise DataError(f"--max-length must be between 8 and 512, not {max_length}")
+
+
+def source_of(source: str, store) -> tuple[Path, dict]:
+    """Return the folder and the :func:`~vecclf.training.encoder.describe` entry of encoder ``source``.
+
+    Raises NotFoundError (exit 3, as ``train --encoder``) when it or the libraries to run it are missing.
+    """
+    from vecclf.training.encoder import describe, locate
+
+    try:
+        return locate(source, store), describe(source, store)
+    except BundleError as exc:
+        raise NotFoundError(str(exc)) from exc
+
+
+def tune_rows(folder: Path, origin: dict, root: Path, name: str, texts: list[str], labels: list, data: dict, *,
+              epochs: int = DEFAULT_EPOCHS, max_length: int = MAX_LENGTH, seed: int = 0,
+              threads: int | None = None) -> dict:
+    """Fine-tune the encoder at ``folder`` on (texts, labels); publish it as ``root/name``; return its manifest.
+
+    ``origin``: the source's describe() entry; ``data``: what the manifest says of the rows (path, sha256, rows).
+    The folder is built in a temp folder beside it and renamed into place (replacing one of that name).
+    """
+    if any(isinstance(y, (list, tuple)) for y in labels):
+        raise DataError(f"{data.get('path')}: rows with several labels; fine-tuning takes one label a row")
+    classes = sorted({str(y) for y in labels})
     started = time.monotonic()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -156,26 +244,23 @@ def finetune_encoder(store, name: str, data: str, *, source: str = "minilm", epo
     except OSError as exc:
         raise storage_error(exc, root) from exc
     try:
-        losses = _train(folder, tmp, ds.texts, [classes.index(y) for y in ds.labels], len(classes), epochs=epochs,
+        losses = _train(folder, tmp, texts, [classes.index(str(y)) for y in labels], len(classes), epochs=epochs,
                         max_length=max_length, seed=seed, threads=threads or os.cpu_count() or 1)
         _copy_support_files(folder, tmp, max_length)
         manifest = {
             "name": name, "source": origin, "labels": classes, "epochs": epochs, "max_length": max_length,
             "learning_rate": LEARNING_RATE, "batch_size": BATCH_SIZE, "seed": seed,
             "epoch_loss": [round(x, 4) for x in losses], "seconds": round(time.monotonic() - started, 1),
-            "data": {"path": str(Path(data).resolve()), "sha256": file_fingerprint(data), "rows": len(ds),
-                     "encoding": ds.encoding},
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "data": data, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
-        _publish(tmp, final)
+        _publish(tmp, root / name)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, VecclfError):
             raise storage_error(exc, root) from exc
         raise
-    progress.step(f"encoder {name!r} written to {final}")
-    return {**manifest, "path": str(final), "sha256": describe(name, store)["sha256"]}
+    return manifest
 
 
 def _batches(lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:

@@ -104,19 +104,24 @@ def train(
     unlabelled: list[str] | None = None,
     jobs: int = 1,
     encoder: str | None = None,
+    tune_encoder: bool = False,
 ) -> dict:
     """Train, evaluate and save a new version of model ``name``; return the report.
 
     ``unlabelled`` files fine-tune ``vectors`` first (:func:`~vecclf.training.vectors.finetune.finetuned_for_training`);
     the model then uses the fine-tuned store. ``jobs`` processes or threads work side by side (selection's
     classifier fits, feature blocks). ``encoder`` (``minilm``, a folder, ``auto``: minilm if installed, or
-    ``none``) adds a sentence encoder's block (:mod:`vecclf.training.features.encoded`).
+    ``none``) adds a sentence encoder's block (:mod:`vecclf.training.features.encoded`); ``tune_encoder``
+    fine-tunes it on the training rows first (:class:`~vecclf.training.encoder_tune.Tuning`: with ``cv``, on each
+    outer fold's training rows too).
     """
     from vecclf.training.encoder import describe, resolve
 
     started = time.monotonic()
     encoder = resolve(encoder)
     tuned_on = None
+    if tune_encoder and encoder is None:
+        raise DataError("--tune-encoder needs --encoder: the encoder to start from (minilm, say)")
     if encoder is not None:
         if classifier == "fasttext":
             raise DataError("--encoder does not go with --classifier fasttext (fastText builds its own features)")
@@ -154,17 +159,30 @@ def train(
         finetuned = finetuned_for_training(store, vstore.name, unlabelled, text_column=text_column, seed=seed)
         vstore = open_store(store, finetuned["name"])
 
-    def choose(part: Dataset, shared=None) -> tuple[dict, dict]:
+    tuning = None
+    if tune_encoder:
+        from vecclf.training.encoder_tune import Tuning
+
+        tuning = Tuning(store, encoder, name, seed=seed, threads=jobs)
+
+    def choose(part: Dataset, shared=None, final: bool = False) -> tuple[dict, dict]:
         # The whole choice in one place: --cv repeats it inside every fold, the model takes it on all the rows.
+        spec = encoder
+        if tuning is not None:
+            spec = tuning.final(part.texts, part.labels, data) if final else tuning.fold(part.texts, part.labels)
         return choose_training(part, vstore=vstore, store=store, features=features, classifier=classifier, C=C,
                                class_weight=class_weight, seed=seed, budget=budget, jobs=jobs,
-                               encoder=encoder, shared=shared)
+                               encoder=spec, shared=shared)
 
     report: dict = {}
     if cv is not None:
-        report["metrics"] = cross_validate(train_ds, choose, cv, seed)
+        try:
+            report["metrics"] = cross_validate(train_ds, choose, cv, seed)
+        finally:
+            if tuning is not None:
+                tuning.close()  # the folds' encoders
     shared = shared_blocks(train_ds.texts) if features == "auto" and classifier != "fasttext" else None
-    config, selection = choose(train_ds, shared)
+    config, selection = choose(train_ds, shared, final=True)
     progress.step(f"fitting {_describe(config)} on {len(train_ds):,} rows")
     import_bundle_writer_aside()
     model = TextModel(**config).fit(train_ds.texts, train_ds.labels, shared=shared)

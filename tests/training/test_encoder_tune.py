@@ -184,3 +184,54 @@ def test_retrain_config_takes_a_tuned_encoders_name(tmp_path):
     (tmp_path / "reviews").mkdir()
     assert _encoder("reviews", tmp_path) == str((tmp_path / "reviews").resolve())
     assert _encoder("minilm", tmp_path) == "minilm"
+
+
+def test_train_tune_encoder_tunes_on_the_training_rows_and_reuses(cli, tiny_vectors, sentiment_csv, tiny_encoder):
+    """--tune-encoder tunes on the rows the model trains on, keeps it as <model>-<digest>, and reuses it."""
+    store, _, _ = tiny_vectors
+    argv = ("--store", store, "train", "--name", "m", "--data", sentiment_csv, "--vectors", "tiny", "--features",
+            "hybrid", "--encoder", tiny_encoder, "--tune-encoder", "--test-size", "0.25")
+    code, out, err = cli(*argv)
+    assert code == 0, err
+    first = json.loads(out)
+    names = [p.name for p in (store / "encoders").iterdir()]
+    assert len(names) == 1 and names[0].startswith("m-")
+    recorded = json.loads((store / "m" / "v1" / "manifest.json").read_text())["encoder"]
+    assert recorded["name"] == names[0] and recorded["tuned_on"]["rows"] == first["n_train"] == 90
+    assert "evaluation_warning" not in first  # the hold-out rows were not among the tuning rows
+    code, out, err = cli(*argv, progress="lines")
+    assert code == 0 and "reused" in err
+    assert [p.name for p in (store / "encoders").iterdir()] == names
+
+
+def test_cv_tunes_inside_every_fold(tiny_vectors, sentiment_csv, tiny_encoder, monkeypatch):
+    """With --cv every outer fold's encoder is tuned on that fold's training rows only; temp folders go."""
+    from vecclf.training.train import train
+
+    store, _, _ = tiny_vectors
+    tuned_on: list[set] = []
+    real = encoder_tune.tune_rows
+
+    def spy(folder, origin, root, name, texts, labels, data, **kw):
+        tuned_on.append((set(texts), root))
+        return real(folder, origin, root, name, texts, labels, data, **kw)
+
+    monkeypatch.setattr(encoder_tune, "tune_rows", spy)
+    report = train(store=str(store), name="m", data=str(sentiment_csv), vectors="tiny", features="hybrid",
+                   encoder=str(tiny_encoder), tune_encoder=True, cv=3, seed=0, jobs=1)
+    from tests.conftest import make_corpus
+
+    texts, _ = make_corpus()
+    folds, final = tuned_on[:3], tuned_on[3]
+    assert len(tuned_on) == 4 and final[0] == set(texts)
+    for seen, root in folds:
+        held_out = set(texts) - seen
+        assert 30 <= len(held_out) <= 50 and not root.exists()  # a third held out; its temp folder removed
+    assert len(report["metrics"]["fold_choices"]) == 3
+
+
+def test_tune_encoder_needs_an_encoder(cli, tiny_vectors, sentiment_csv):
+    store, _, _ = tiny_vectors
+    code, _, err = cli("--store", store, "train", "--name", "m", "--data", sentiment_csv, "--vectors", "tiny",
+                       "--tune-encoder")
+    assert code == 2 and "--tune-encoder needs --encoder" in err
