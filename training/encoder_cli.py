@@ -29,6 +29,14 @@ def cmd_encoders_list(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_encoders_remove(args, settings: Settings) -> int:
+    """Remove a tuned encoder no model version names."""
+    from vecclf.training.encoder_tune import remove_encoder
+
+    emit(remove_encoder(settings.store, args.name))
+    return 0
+
+
 def add_parser(sub, common) -> None:
     """Add ``vecclf encoders`` and its actions to the top-level commands ``sub``."""
     enc = sub.add_parser("encoders", help="fine-tune sentence encoders for the accuracy mode (needs vecclf[encoder])",
@@ -48,5 +56,8 @@ def add_parser(sub, common) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--force", action="store_true", help="replace an existing encoder of that name")
     p.set_defaults(func=cmd_encoders_finetune)
-    p = esub.add_parser("list", parents=[common], help="list the store's tuned encoders")
+    p = esub.add_parser("list", parents=[common], help="list the store's tuned encoders and the versions using each")
     p.set_defaults(func=cmd_encoders_list)
+    p = esub.add_parser("remove", parents=[common], help="remove a tuned encoder that no model version uses")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_encoders_remove)

@@ -78,7 +78,7 @@ def encoders_root(store) -> Path:
 
 
 def list_encoders(store) -> list[dict]:
-    """Return the tuned encoders of ``store``: name and what each was tuned from and on."""
+    """Return the tuned encoders of ``store``: their manifests, each with ``used_by`` (the versions naming it)."""
     root = encoders_root(store)
     found = []
     if root.is_dir():
@@ -86,10 +86,48 @@ def list_encoders(store) -> list[dict]:
             if folder.name.startswith(".") or not folder.is_dir():
                 continue
             try:
-                found.append(json.loads((folder / MANIFEST).read_text("utf-8")))
+                entry = json.loads((folder / MANIFEST).read_text("utf-8"))
             except (OSError, ValueError):
-                found.append({"name": folder.name, "error": f"{MANIFEST} is missing or unreadable"})
+                entry = {"name": folder.name, "error": f"{MANIFEST} is missing or unreadable"}
+            found.append({**entry, "used_by": versions_using(store, folder.name)})
     return found
+
+
+def remove_encoder(store, name: str) -> dict:
+    """Remove tuned encoder ``name`` unless a model version names it; return what was removed."""
+    folder = encoders_root(store) / check_name(name, "encoder name")
+    if not folder.is_dir():
+        raise NotFoundError(f"no tuned encoder {name!r} in {encoders_root(store)}")
+    users = versions_using(store, name)
+    if users:
+        raise VecclfError(f"encoder {name!r} is used by {', '.join(users[:5])}; remove or prune those versions first")
+    doomed = folder.with_name(f".deleting-{name}-{os.getpid()}")
+    folder.rename(doomed)  # readers see it whole or not at all
+    shutil.rmtree(doomed, ignore_errors=True)
+    return {"removed": name}
+
+
+def remove_unused(store, model: str, min_age: float = 86400.0) -> list[str]:
+    """Remove the encoders ``train --tune-encoder`` made for ``model`` that no version names, if older than ``min_age``.
+
+    The age keeps an encoder a concurrent training run has just tuned, and not yet saved a version with.
+    """
+    root = encoders_root(store)
+    removed = []
+    if not root.is_dir():
+        return removed
+    for folder in sorted(root.glob(f"{model}-*")):
+        suffix = folder.name[len(model) + 1 :]
+        if len(suffix) != 12 or any(c not in "0123456789abcdef" for c in suffix):
+            continue
+        if time.time() - folder.stat().st_mtime < min_age or versions_using(store, folder.name):
+            continue
+        try:
+            remove_encoder(store, folder.name)
+        except VecclfError:
+            continue
+        removed.append(folder.name)
+    return removed
 
 
 def versions_using(store, name: str) -> list[str]:

@@ -105,6 +105,8 @@ def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0, database: str 
         if t.classifier == "fasttext":
             raise ConfigError(f"{cfg.path}: training.encoder does not go with classifier = \"fasttext\"")
         describe_encoder(encoder, store)  # a missing encoder fails before the data is read
+    elif t.tune_encoder:
+        raise ConfigError(f"{cfg.path}: training.tune_encoder needs training.encoder (the encoder to start from)")
     suite = read_suite(gate.suite) if gate.checks and gate.suite else None
     try:
         with model_lock(store, name, wait):
@@ -125,6 +127,12 @@ def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0, database: str 
                 info.update(train=len(train_ds), holdout=len(holdout))
             with steps.step("train") as info:
                 shared = shared_blocks(train_ds.texts) if t.features == "auto" else None  # search's work, reused
+                if t.tune_encoder:  # on the training part only: the holdout scores rows the encoder never saw
+                    from vecclf.training.encoder_tune import Tuning
+
+                    encoder = Tuning(store, encoder, name, seed=t.seed).final(train_ds.texts, train_ds.labels,
+                                                                             cfg.path)
+                    info.update(encoder=encoder)
                 config, selection = choose_training(train_ds, vstore=vstore, store=store, features=t.features,
                                                     classifier=t.classifier, class_weight=t.class_weight,
                                                     seed=t.seed, budget=t.budget, encoder=encoder, shared=shared)
@@ -194,6 +202,10 @@ def retrain(cfg: RetrainConfig, *, store: str, wait: float = 0.0, database: str 
             with steps.step("retention") as info:
                 removed = registry.prune(name, cfg.keep) if version is not None else []
                 info["removed"] = removed
+                if t.tune_encoder:  # the tuned encoders no version names any more (a day old at least)
+                    from vecclf.training.encoder_tune import remove_unused
+
+                    info["removed_encoders"] = remove_unused(store, name)
     finally:
         steps.close()
     counts = merged["rows_by_source"]

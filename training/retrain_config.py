@@ -35,7 +35,7 @@ KEYS = {
     "model": ("name",),
     "data": ("paths", "format", "sql_url", "sql_query", "sql_chunk_rows", "text_column", "label_column",
              "include_feedback"),
-    "training": ("vectors", "features", "encoder", "classifier", "class_weight", "budget", "holdout", "seed"),
+    "training": ("vectors", "features", "encoder", "tune_encoder", "classifier", "class_weight", "budget", "holdout", "seed"),
     "gate": ("metric", "min_score", "max_regression", "checks", "suite", "min_pass_rate"),
     "retention": ("keep",),
 }
@@ -62,6 +62,7 @@ class TrainingConfig:
     vectors: str = "glove-6b-50d"
     features: str = "auto"
     encoder: str = "none"
+    tune_encoder: bool = False
     classifier: str = "logreg"
     class_weight: str = "auto"
     budget: float | None = None
@@ -211,6 +212,7 @@ def load_config(path: str | Path) -> RetrainConfig:
         vectors=t.text("vectors", TrainingConfig.vectors),
         features=t.text("features", "auto", FEATURES),
         encoder=_encoder(t.text("encoder", "none"), base),
+        tune_encoder=t.flag("tune_encoder", False),
         classifier=t.text("classifier", "logreg", CLASSIFIERS),
         class_weight=t.text("class_weight", "auto", CLASS_WEIGHTS),
         budget=t.number("budget", None, 0),

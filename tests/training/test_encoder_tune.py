@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -235,3 +236,31 @@ def test_tune_encoder_needs_an_encoder(cli, tiny_vectors, sentiment_csv):
     code, _, err = cli("--store", store, "train", "--name", "m", "--data", sentiment_csv, "--vectors", "tiny",
                        "--tune-encoder")
     assert code == 2 and "--tune-encoder needs --encoder" in err
+
+
+def test_list_remove_and_the_nightly_cleanup(cli, tuned, sentiment_csv, tiny_encoder):
+    """list says who uses an encoder; remove refuses a used one; remove_unused takes old unused <model>-<digest>s."""
+    import os
+    import time
+
+    from vecclf.training.train import train
+
+    store, _ = tuned
+    train(store=str(store), name="m", data=str(sentiment_csv), vectors="tiny", features="hybrid", encoder="reviews")
+    code, out, _ = cli("--store", store, "encoders", "list")
+    assert {e["name"]: e["used_by"] for e in json.loads(out)["encoders"]} == {"reviews": ["m/v1"]}
+    code, _, err = cli("--store", store, "encoders", "remove", "reviews")
+    assert code == 1 and "used by m/v1" in err and (store / "encoders" / "reviews").is_dir()
+    code, _, err = cli("--store", store, "encoders", "remove", "nothing-here")
+    assert code == 3
+    root = store / "encoders"
+    old, young, other = root / "m-0123456789ab", root / "m-ba9876543210", root / "m-custom"
+    for folder in (old, young, other):
+        shutil.copytree(root / "reviews", folder)
+    day_ago = time.time() - 2 * 86400
+    for folder in (old, other):
+        os.utime(folder, (day_ago, day_ago))
+    assert encoder_tune.remove_unused(str(store), "m") == ["m-0123456789ab"]
+    assert not old.exists() and young.is_dir() and other.is_dir()
+    code, out, _ = cli("--store", store, "encoders", "remove", "m-custom")
+    assert code == 0 and json.loads(out) == {"removed": "m-custom"} and not other.exists()

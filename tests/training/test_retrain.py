@@ -281,6 +281,28 @@ def test_retrain_keeps_the_sentence_encoder_it_is_given(tiny_vectors, tmp_path, 
     assert encoders_of(model)
 
 
+def test_retrain_tunes_the_encoder_on_its_training_part(tiny_vectors, tmp_path, good, tiny_encoder):
+    """[training] tune_encoder = true tunes the encoder on the training part (not the holdout) and uses it."""
+    store, _, _ = tiny_vectors
+    config = write_config(tmp_path, {"paths": ["good.csv"]},
+                          training={"encoder": str(tiny_encoder), "tune_encoder": True, "holdout": 0.25},
+                          gate={"min_score": 0.0, "checks": False})
+    result, _ = run(config, store)
+    assert result["decision"] == "promoted"
+    manifest = json.loads((Path(store) / "demo" / result["version"] / "manifest.json").read_text("utf-8"))
+    tuned = manifest["encoder"]
+    assert tuned["name"].startswith("demo-") and (Path(store) / "encoders" / tuned["name"]).is_dir()
+    assert tuned["tuned_from"]["name"] == str(tiny_encoder) and tuned["tuned_on"]["rows"] == manifest["n_train"]
+    ModelRegistry(str(store)).load("demo", result["version"])
+
+
+def test_tune_encoder_without_an_encoder_is_refused(tiny_vectors, tmp_path, good, cli):
+    store, _, _ = tiny_vectors
+    config = write_config(tmp_path, {"paths": ["good.csv"]}, training={"tune_encoder": True})
+    code, _, err = cli("--store", str(store), "retrain", "--config", str(config))
+    assert code == 2 and "tune_encoder needs training.encoder" in err
+
+
 def test_an_unknown_encoder_in_the_config_is_refused_before_any_work(tiny_vectors, tmp_path, good, cli):
     """A missing encoder folder is one line and a non-zero exit; nothing is saved."""
     store, _, _ = tiny_vectors
