@@ -9,14 +9,19 @@ from vecclf.training.registry import ModelRegistry
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def encoder_store(tiny_vectors, sentiment_csv, tiny_encoder):
-    """Train 'enc' with the tiny encoder beside hybrid features; return the store."""
+@pytest.fixture(params=["folder", "tuned"])
+def encoder_store(request, tiny_vectors, sentiment_csv, tiny_encoder):
+    """Train 'enc' with the tiny encoder (by folder, or tuned and named in the store) beside hybrid features."""
+    from vecclf.training.encoder_tune import finetune_encoder
     from vecclf.training.train import train
 
     store, _, _ = tiny_vectors
+    encoder = str(tiny_encoder)
+    if request.param == "tuned":  # found through the store the server loads from
+        encoder = finetune_encoder(str(store), "tuned", str(sentiment_csv), source=encoder, epochs=1,
+                                   threads=1)["name"]
     train(store=str(store), name="enc", data=str(sentiment_csv), vectors="tiny", features="hybrid",
-          encoder=str(tiny_encoder), seed=0)
+          encoder=encoder, seed=0)
     return store
 
 
