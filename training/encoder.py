@@ -29,10 +29,12 @@ memory stays flat).
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import importlib.util
 import json
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +176,10 @@ def check(recorded: dict, store=None) -> None:
                           "encoder it was trained with or retrain")
 
 
-_LOADED: dict = {}
+# Loaded encoders, while a model uses them (weak references: a service that swaps to versions with other tuned
+# encoders frees the old ones), and the last few loaded (strong: a search's candidates share one between fits).
+_LOADED: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+_RECENT: collections.deque = collections.deque(maxlen=2)
 _LOCK = threading.Lock()
 
 
@@ -188,14 +193,19 @@ def load(spec: str, sha256: str | None = None, store=None) -> "Encoder":
         encoder = _LOADED.get(key)
         if encoder is None:
             encoder = _LOADED[key] = Encoder(folder)
+        if encoder not in _RECENT:
+            _RECENT.append(encoder)
     return encoder
 
 
 def forget(folder: Path) -> None:
     """Drop the process's loaded encoder(s) of ``folder`` (a temp encoder about to be removed)."""
+    where = str(Path(folder).resolve())
     with _LOCK:
-        for key in [k for k in _LOADED if k[0] == str(Path(folder).resolve())]:
-            del _LOADED[key]
+        for key in [k for k in list(_LOADED.keys()) if k[0] == where]:
+            _LOADED.pop(key, None)
+        for encoder in [e for e in _RECENT if str(e.folder.resolve()) == where]:
+            _RECENT.remove(encoder)
 
 
 class Encoder:

@@ -51,6 +51,7 @@ import numpy as np
 
 from vecclf.training import progress
 from vecclf.training.errors import BundleError, DataError, NotFoundError, VecclfError, storage_error
+from vecclf.training.leftovers import collect_quietly, temp_prefix
 from vecclf.training.vectors.store import check_name
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ MANIFEST = "vecclf-encoder.json"
 WEIGHT_SUFFIXES = (".bin", ".safetensors", ".onnx", ".h5", ".msgpack", ".ot", ".pt", ".pth", ".ckpt")
 NOT_COPIED = ("config.json", MANIFEST, "README.md", ".gitattributes", "data_config.json")
 SKIPPED_DIRS = ("onnx", "openvino", "__pycache__")
+# Names --encoder reads as something else.
+RESERVED_NAMES = ("none", "auto", "minilm")
 
 
 def encoders_root(store) -> Path:
@@ -101,7 +104,7 @@ def remove_encoder(store, name: str) -> dict:
     users = versions_using(store, name)
     if users:
         raise VecclfError(f"encoder {name!r} is used by {', '.join(users[:5])}; remove or prune those versions first")
-    doomed = folder.with_name(f".deleting-{name}-{os.getpid()}")
+    doomed = folder.with_name(temp_prefix(name) + "deleting")  # store gc takes it if this process dies here
     folder.rename(doomed)  # readers see it whole or not at all
     shutil.rmtree(doomed, ignore_errors=True)
     return {"removed": name}
@@ -131,9 +134,15 @@ def remove_unused(store, model: str, min_age: float = 86400.0) -> list[str]:
 
 
 def versions_using(store, name: str) -> list[str]:
-    """Return the model versions (``model/vN``) of ``store`` whose bundle names tuned encoder ``name``."""
+    """Return the model versions (``model/vN``) of ``store`` whose bundle uses tuned encoder ``name``.
+
+    A version uses it if it names it, or names any encoder with its sha256 (the folder given by its path, say).
+    """
+    from vecclf.training.encoder import fingerprint
     from vecclf.training.registry import ModelRegistry
 
+    folder = encoders_root(store) / name
+    sha = fingerprint(folder) if folder.is_dir() else None
     registry = ModelRegistry(store)
     found = []
     for model in registry.models():
@@ -142,7 +151,7 @@ def versions_using(store, name: str) -> list[str]:
                 recorded = registry.manifest(model, version).get("encoder") or {}
             except VecclfError:
                 continue  # a damaged bundle does not load anyway
-            if recorded.get("name") == name:
+            if recorded.get("name") == name or (sha is not None and recorded.get("sha256") == sha):
                 found.append(f"{model}/{version}")
     return found
 
@@ -163,7 +172,9 @@ def finetune_encoder(store, name: str, data: str, *, source: str = "minilm", epo
     from vecclf.training.train import check_trainable, file_fingerprint
 
     name = check_name(name, "encoder name")
-    check_settings(epochs, max_length)
+    if name in RESERVED_NAMES:
+        raise DataError(f"encoder name {name!r} is taken by --encoder itself; choose another")
+    check_settings(epochs, max_length, threads)
     root = encoders_root(store)
     final = root / name
     if final.exists() and not force:
@@ -183,7 +194,7 @@ def finetune_encoder(store, name: str, data: str, *, source: str = "minilm", epo
     info = {"path": str(Path(data).resolve()), "sha256": file_fingerprint(data), "rows": len(ds),
             "encoding": ds.encoding}
     manifest = tune_rows(folder, origin, root, name, ds.texts, ds.labels, info, epochs=epochs, max_length=max_length,
-                         seed=seed, threads=threads)
+                         seed=seed, threads=threads, replace=force, store=store)
     progress.step(f"encoder {name!r} written to {final}")
     return {**manifest, "path": str(final), "sha256": describe(name, store)["sha256"]}
 
@@ -199,6 +210,7 @@ class Tuning:
 
     def __init__(self, store, source: str, model: str, *, seed: int = 0, threads: int | None = None):
         self.store, self.model, self.seed, self.threads = store, model, seed, threads
+        check_name(f"{model}-{'0' * 12}", "model name (with the tuned encoder's digest)")  # before hours of work
         self.folder, self.origin = source_of(source, store)
         self._tmp: Path | None = None
         self._folds = 0
@@ -219,8 +231,13 @@ class Tuning:
 
     def fold(self, texts: list[str], labels: list) -> str:
         """Tune on one fold's training rows; return the folder of the tuned encoder."""
-        if self._tmp is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="vecclf-tune-folds-"))
+        if self._tmp is None:  # in the store, named so that store gc takes it if this process dies
+            root = encoders_root(self.store)
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+                self._tmp = Path(tempfile.mkdtemp(prefix=temp_prefix("folds"), dir=root))
+            except OSError as exc:
+                raise storage_error(exc, root) from exc
         self._forget_folds()
         self._folds += 1
         name = f"fold-{self._folds}"
@@ -228,23 +245,36 @@ class Tuning:
                   threads=self.threads)
         return str(self._tmp / name)
 
-    def final(self, texts: list[str], labels: list, data: str) -> str:
-        """Tune on the model's training rows (``data``: their file) into the store; return the encoder's name."""
+    def final(self, texts: list[str], labels: list, data: str, data_sha256: str | None = None) -> str:
+        """Tune on the model's training rows into the store; return the encoder's name.
+
+        ``data``, ``data_sha256``: the file the rows come from, as the encoder's manifest records it.
+        """
         digest = hashlib.sha256(json.dumps([self.origin["sha256"], DEFAULT_EPOCHS, MAX_LENGTH, LEARNING_RATE,
                                             BATCH_SIZE, self.seed, list(texts), [str(y) for y in labels]]).encode())
         name = check_name(f"{self.model}-{digest.hexdigest()[:12]}", "encoder name")
-        if (encoders_root(self.store) / name / MANIFEST).is_file():
-            progress.step(f"encoder {name!r}: tuned on these rows already, reused")
-            return name
-        tune_rows(self.folder, self.origin, encoders_root(self.store), name, texts, labels,
-                  {"path": str(Path(data).resolve()), "sha256": None, "rows": len(texts),
-                   "rows_sha256": digest.hexdigest()}, seed=self.seed, threads=self.threads)
-        progress.step(f"encoder {name!r} written to {encoders_root(self.store) / name}")
+        folder = encoders_root(self.store) / name
+        if not (folder / MANIFEST).is_file():
+            try:
+                tune_rows(self.folder, self.origin, encoders_root(self.store), name, texts, labels,
+                          {"path": str(Path(data).resolve()), "sha256": data_sha256, "rows": len(texts),
+                           "rows_sha256": digest.hexdigest()}, seed=self.seed, threads=self.threads, store=self.store)
+                progress.step(f"encoder {name!r} written to {folder}")
+                return name
+            except Taken:
+                pass  # another run tuned on the same rows meanwhile: use theirs, so their version keeps loading
+        progress.step(f"encoder {name!r}: tuned on these rows already, reused")
+        try:
+            os.utime(folder)  # in use again: the nightly clean-up counts a day from now
+        except OSError:
+            pass
         return name
 
 
-def check_settings(epochs: int, max_length: int) -> None:
-    """Raise DataError for an epoch count or a length limit out of range."""
+def check_settings(epochs: int, max_length: int, threads: int | None = None) -> None:
+    """Raise DataError for an epoch count, a length limit or a thread count out of range."""
+    if threads is not None and threads < 1:
+        raise DataError(f"--threads must be at least 1, not {threads}")
     if epochs < 1 or epochs > 20:
         raise DataError(f"--epochs must be between 1 and 20, not {epochs}")
     if max_length < 8 or max_length > 512:
@@ -266,11 +296,13 @@ def source_of(source: str, store) -> tuple[Path, dict]:
 
 def tune_rows(folder: Path, origin: dict, root: Path, name: str, texts: list[str], labels: list, data: dict, *,
               epochs: int = DEFAULT_EPOCHS, max_length: int = MAX_LENGTH, seed: int = 0,
-              threads: int | None = None) -> dict:
+              threads: int | None = None, replace: bool = False, store=None) -> dict:
     """Fine-tune the encoder at ``folder`` on (texts, labels); publish it as ``root/name``; return its manifest.
 
     ``origin``: the source's describe() entry; ``data``: what the manifest says of the rows (path, sha256, rows).
-    The folder is built in a temp folder beside it and renamed into place (replacing one of that name).
+    The folder is built in a temp folder beside it and renamed into place. A folder of that name that appeared
+    meanwhile is kept (:class:`Taken` is raised) unless ``replace``; then it is replaced unless a version of
+    ``store`` uses it by then.
     """
     if any(isinstance(y, (list, tuple)) for y in labels):
         raise DataError(f"{data.get('path')}: rows with several labels; fine-tuning takes one label a row")
@@ -278,7 +310,9 @@ def tune_rows(folder: Path, origin: dict, root: Path, name: str, texts: list[str
     started = time.monotonic()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+        if store is not None:
+            collect_quietly(store)  # what killed runs left
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(name), dir=root))
     except OSError as exc:
         raise storage_error(exc, root) from exc
     try:
@@ -292,7 +326,7 @@ def tune_rows(folder: Path, origin: dict, root: Path, name: str, texts: list[str
             "data": data, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
-        _publish(tmp, root / name)
+        _publish(tmp, root / name, replace=replace, store=store)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, VecclfError):
@@ -388,8 +422,12 @@ def _copy_support_files(source: Path, out: Path, max_length: int) -> None:
     config.write_text(json.dumps(settings, indent=2) + "\n", "utf-8")
 
 
-def _publish(tmp: Path, final: Path) -> None:
-    """Move the finished folder into place (an existing one only after the new one is complete).
+class Taken(VecclfError):
+    """An encoder of that name appeared while this one was being tuned (another run published it first)."""
+
+
+def _publish(tmp: Path, final: Path, *, replace: bool = False, store=None) -> None:
+    """Move the finished folder into place; an existing one only with ``replace``, and only if no version uses it.
 
     The folder and its files become readable by all, as an imported vector store is: a service may run as
     another user than the one who tuned the encoder.
@@ -398,13 +436,21 @@ def _publish(tmp: Path, final: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
     old = None
     if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        if not replace:
+            raise Taken(f"encoder {final.name!r} was written by another run meanwhile; this run's is dropped")
+        users = versions_using(store, final.name) if store is not None else []
+        if users:
+            raise VecclfError(f"encoder {final.name!r} is used by {', '.join(users[:5])} by now; this run's is "
+                              "dropped: tune under a new name")
+        old = final.with_name(temp_prefix(final.name) + "old")
         final.rename(old)
     try:
-        tmp.rename(final)
-    except OSError:
+        tmp.rename(final)  # fails if a folder of that name appeared since the check: never merged into it
+    except OSError as exc:
         if old is not None:
             old.rename(final)
+        if final.exists():
+            raise Taken(f"encoder {final.name!r} was written by another run meanwhile; this run's is dropped") from exc
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -169,7 +169,7 @@ def train(
         # The whole choice in one place: --cv repeats it inside every fold, the model takes it on all the rows.
         spec = encoder
         if tuning is not None:
-            spec = tuning.final(part.texts, part.labels, data) if final else tuning.fold(part.texts, part.labels)
+            spec = tuning.final(part.texts, part.labels, data, file_fingerprint(data)) if final else tuning.fold(part.texts, part.labels)
         return choose_training(part, vstore=vstore, store=store, features=features, classifier=classifier, C=C,
                                class_weight=class_weight, seed=seed, budget=budget, jobs=jobs,
                                encoder=spec, shared=shared)

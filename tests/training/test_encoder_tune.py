@@ -187,9 +187,20 @@ def test_retrain_config_takes_a_tuned_encoders_name(tmp_path):
     assert _encoder("minilm", tmp_path) == "minilm"
 
 
-def test_train_tune_encoder_tunes_on_the_training_rows_and_reuses(cli, tiny_vectors, sentiment_csv, tiny_encoder):
-    """--tune-encoder tunes on the rows the model trains on, keeps it as <model>-<digest>, and reuses it."""
+def test_train_tune_encoder_tunes_on_the_training_rows_and_reuses(cli, tiny_vectors, sentiment_csv, tiny_encoder,
+                                                                  monkeypatch):
+    """--tune-encoder tunes on the rows the model trains on (never the hold-out), keeps it as <model>-<digest>."""
+    from tests.conftest import make_corpus
+
     store, _, _ = tiny_vectors
+    tuned_on: list[str] = []
+    real = encoder_tune.tune_rows
+
+    def spy(folder, origin, root, name, texts, labels, data, **kw):
+        tuned_on.extend(texts)
+        return real(folder, origin, root, name, texts, labels, data, **kw)
+
+    monkeypatch.setattr(encoder_tune, "tune_rows", spy)
     argv = ("--store", store, "train", "--name", "m", "--data", sentiment_csv, "--vectors", "tiny", "--features",
             "hybrid", "--encoder", tiny_encoder, "--tune-encoder", "--test-size", "0.25")
     code, out, err = cli(*argv)
@@ -199,7 +210,8 @@ def test_train_tune_encoder_tunes_on_the_training_rows_and_reuses(cli, tiny_vect
     assert len(names) == 1 and names[0].startswith("m-")
     recorded = json.loads((store / "m" / "v1" / "manifest.json").read_text())["encoder"]
     assert recorded["name"] == names[0] and recorded["tuned_on"]["rows"] == first["n_train"] == 90
-    assert "evaluation_warning" not in first  # the hold-out rows were not among the tuning rows
+    assert len(tuned_on) == 90 and len(set(make_corpus()[0]) - set(tuned_on)) >= 20  # the hold-out: not tuned on
+    assert recorded["tuned_on"]["sha256"] is not None  # the file it came from: a later --encoder NAME run warns
     code, out, err = cli(*argv, progress="lines")
     assert code == 0 and "reused" in err
     assert [p.name for p in (store / "encoders").iterdir()] == names
@@ -257,6 +269,8 @@ def test_list_remove_and_the_nightly_cleanup(cli, tuned, sentiment_csv, tiny_enc
     old, young, other = root / "m-0123456789ab", root / "m-ba9876543210", root / "m-custom"
     for folder in (old, young, other):
         shutil.copytree(root / "reviews", folder)
+        with open(folder / encoder_tune.MANIFEST, "a") as fh:  # another encoder: another sha256
+            fh.write(f"\n{folder.name}\n")
     day_ago = time.time() - 2 * 86400
     for folder in (old, other):
         os.utime(folder, (day_ago, day_ago))
@@ -264,3 +278,41 @@ def test_list_remove_and_the_nightly_cleanup(cli, tuned, sentiment_csv, tiny_enc
     assert not old.exists() and young.is_dir() and other.is_dir()
     code, out, _ = cli("--store", store, "encoders", "remove", "m-custom")
     assert code == 0 and json.loads(out) == {"removed": "m-custom"} and not other.exists()
+
+
+def test_a_name_taken_while_tuning_is_kept(tiny_vectors, sentiment_csv, tiny_encoder, monkeypatch):
+    """Another run publishing the same name first wins: this run's encoder is dropped, theirs stays intact."""
+    store, _, _ = tiny_vectors
+    theirs = store / "encoders" / "reviews"
+    real = encoder_tune._copy_support_files
+
+    def meanwhile(source, out, max_length):
+        real(source, out, max_length)
+        if not theirs.exists():
+            shutil.copytree(out, theirs)
+            (theirs / "marker").write_text("theirs")
+
+    monkeypatch.setattr(encoder_tune, "_copy_support_files", meanwhile)
+    with pytest.raises(encoder_tune.Taken):
+        encoder_tune.finetune_encoder(str(store), "reviews", str(sentiment_csv), source=str(tiny_encoder), epochs=1)
+    assert (theirs / "marker").read_text() == "theirs"
+    assert [p.name for p in (store / "encoders").iterdir()] == ["reviews"]  # no temp folder left
+
+
+def test_an_encoder_used_by_its_path_counts_as_used(tuned, sentiment_csv):
+    """A version that names the tuned encoder by its folder still protects it from remove."""
+    from vecclf.training.train import train
+
+    store, manifest = tuned
+    train(store=str(store), name="m", data=str(sentiment_csv), vectors="tiny", features="hybrid",
+          encoder=manifest["path"])
+    assert encoder_tune.versions_using(str(store), "reviews") == ["m/v1"]
+    with pytest.raises(VecclfError, match="used by m/v1"):
+        encoder_tune.remove_encoder(str(store), "reviews")
+
+
+@pytest.mark.parametrize("name", ["minilm", "none", "auto"])
+def test_names_that_encoder_reads_otherwise_are_refused(tiny_vectors, sentiment_csv, tiny_encoder, name):
+    store, _, _ = tiny_vectors
+    with pytest.raises(DataError, match="taken by --encoder"):
+        encoder_tune.finetune_encoder(str(store), name, str(sentiment_csv), source=str(tiny_encoder))
