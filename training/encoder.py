@@ -270,22 +270,34 @@ class Encoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for a in range(0, len(order), BATCH):
             part = order[a : a + BATCH]
-            width = max(len(encoded[i].ids) for i in part)
-            ids = np.zeros((len(part), width), dtype=np.int64)
-            mask = np.zeros((len(part), width), dtype=np.int64)
-            for j, i in enumerate(part):
-                n = len(encoded[i].ids)
-                ids[j, :n] = encoded[i].ids
-                mask[j, :n] = 1
+            ids, mask = padded([encoded[i].ids for i in part])
             with torch.inference_mode():
-                ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
-                hidden = self.model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
-                weights = mask_t.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                pooled = mean_pooled(self.model, ids, mask)
                 if self.normalize:
                     pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
             out[part] = pooled.numpy()
         return out
+
+
+def padded(sequences: list) -> tuple[np.ndarray, np.ndarray]:
+    """Return token id lists as (ids, attention mask) int64 arrays padded to the longest."""
+    width = max(len(seq) for seq in sequences)
+    ids = np.zeros((len(sequences), width), dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
+    for j, seq in enumerate(sequences):
+        ids[j, : len(seq)] = seq
+        mask[j, : len(seq)] = 1
+    return ids, mask
+
+
+def mean_pooled(model, ids: np.ndarray, mask: np.ndarray):
+    """Return the transformer's token vectors mean-pooled over the mask (a torch tensor, one row a text)."""
+    import torch
+
+    mask_t = torch.from_numpy(mask)
+    hidden = model(input_ids=torch.from_numpy(ids), attention_mask=mask_t).last_hidden_state
+    weights = mask_t.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
 
 def _read_json(path: Path, default):

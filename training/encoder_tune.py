@@ -355,6 +355,8 @@ def _train(folder: Path, out: Path, texts: list[str], y: list[int], n_classes: i
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
+    from vecclf.training.encoder import mean_pooled, padded
+
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     torch.set_num_threads(threads)
@@ -382,15 +384,7 @@ def _train(folder: Path, out: Path, texts: list[str], y: list[int], n_classes: i
         for epoch in range(epochs):
             total, seen = 0.0, 0
             for batch in _batches(lengths, rng):
-                width = int(lengths[batch].max())
-                ids_t = torch.zeros((len(batch), width), dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for j, i in enumerate(batch):
-                    ids_t[j, : lengths[i]] = torch.tensor(ids[i])
-                    mask[j, : lengths[i]] = 1
-                hidden = model(input_ids=ids_t, attention_mask=mask).last_hidden_state
-                weights = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                pooled = mean_pooled(model, *padded([ids[i] for i in batch]))  # as the encoder serves it
                 loss = torch.nn.functional.cross_entropy(head(pooled), labels[batch])
                 optimizer.zero_grad()
                 loss.backward()
